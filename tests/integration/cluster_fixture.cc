@@ -164,7 +164,14 @@ pid_t LocalCluster::WorkerPid(int i) const {
 void LocalCluster::KillAndWait(pid_t pid, int sig) {
   if (pid <= 0) return;
   kill(pid, sig);
-  for (int i = 0; i < 1000 && kill(pid, 0) == 0; i++) {
+  auto alive = [pid] {
+    if (kill(pid, 0) != 0) return false;
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string a, b, state;
+    st >> a >> b >> state;  // a zombie is gone for our purposes
+    return state != "Z";
+  };
+  for (int i = 0; i < 1000 && alive(); i++) {
     // Reap if it is our child; otherwise just wait for it to vanish.
     waitpid(pid, nullptr, WNOHANG);
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
