@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Turns the raw output of bench/run.sh into results.md and results.json.
+
+  report.py --one FIO_JSON   one line summary of one fio result (for the log)
+  report.py --out DIR        DIR/raw/<target>.<job>.json, DIR/cpu/... ->
+                             DIR/results.md, DIR/results.json
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+TARGETS = ["local", "bindfs", "gluster", "cfs"]
+NAMES = {"local": "local dir", "bindfs": "bindfs", "gluster": "GlusterFS", "cfs": "CFS"}
+JOBS = [
+    ("seq-write-1job", "seq write 1 MiB, 1 job", "MiB/s"),
+    ("seq-read-1job", "seq read 1 MiB, 1 job", "MiB/s"),
+    ("seq-write-4jobs", "seq write 1 MiB, 4 jobs", "MiB/s"),
+    ("seq-read-4jobs", "seq read 1 MiB, 4 jobs", "MiB/s"),
+    ("rand-write-4k", "rand write 4 KiB, 4 jobs", "IOPS"),
+    ("rand-read-4k", "rand read 4 KiB, 4 jobs", "IOPS"),
+    ("md-create", "create, 4 threads", "ops/s"),
+    ("md-stat", "stat, 4 threads", "ops/s"),
+    ("md-delete", "unlink, 4 threads", "ops/s"),
+]
+# Targets of issue 2: (job, peer, minimum ratio CFS/peer).
+GOALS = [
+    ("seq-write-1job", "gluster", 2.0), ("seq-write-1job", "bindfs", 0.5),
+    ("seq-write-4jobs", "gluster", 2.0), ("seq-write-4jobs", "bindfs", 0.5),
+    ("seq-read-1job", "gluster", 2.0), ("seq-read-1job", "bindfs", 0.5),
+    ("seq-read-4jobs", "gluster", 2.0), ("seq-read-4jobs", "bindfs", 0.5),
+    ("md-create", "gluster", 5.0),
+]
+
+
+def fio_summary(path):
+    """Returns {mib_s, iops, runtime_s} summed over the jobs of one fio run."""
+    with open(path) as f:
+        d = json.load(f)
+    bw = iops = 0.0
+    runtime = 0
+    for j in d["jobs"]:
+        for rw in ("read", "write"):
+            bw += j[rw]["bw"] / 1024.0
+            iops += j[rw]["iops"]
+            runtime = max(runtime, j[rw]["runtime"])
+    return {"mib_s": bw, "iops": iops, "runtime_s": runtime / 1000.0}
+
+
+def metric(summary, unit):
+    return summary["mib_s"] if unit == "MiB/s" else summary["iops"]
+
+
+def cpu_profile(out, target, job):
+    """CPU seconds per process name during one job, and machine busy share."""
+    try:
+        with open(f"{out}/cpu/{target}.{job}.before.json") as f:
+            a = json.load(f)
+        with open(f"{out}/cpu/{target}.{job}.after.json") as f:
+            b = json.load(f)
+        with open(f"{out}/cpu/{target}.{job}.wall") as f:
+            t0, t1 = map(float, f.read().split())
+    except (OSError, ValueError):
+        return None
+    procs = {}
+    # fio's job processes exit before the second snapshot: take their CPU time
+    # from fio's own report instead.
+    try:
+        with open(f"{out}/raw/{target}.{job}.json") as f:
+            fj = json.load(f)
+        fio_s = 0.0
+        for j in fj["jobs"]:
+            # job_runtime is summed over the jobs of a group, as the CPU shares are.
+            fio_s += (j["usr_cpu"] + j["sys_cpu"]) / 100.0 * j["job_runtime"] / 1000.0
+        procs["fio (own report)"] = round(fio_s, 2)
+    except (OSError, ValueError, KeyError):
+        pass
+    for name, sec in b["proc"].items():
+        d = sec - a["proc"].get(name, 0.0)
+        if d >= 0.05:
+            procs[name] = round(d, 2)
+    wall = t1 - t0
+    busy = b["machine"]["busy"] - a["machine"]["busy"]
+    total = busy + b["machine"]["idle"] - a["machine"]["idle"]
+    return {
+        "wall_s": round(wall, 2),
+        "machine_busy": round(busy / total, 3) if total > 0 else None,
+        "proc_cpu_s": dict(sorted(procs.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def fmt(v, unit):
+    if v is None:
+        return "—"
+    if unit == "MiB/s":
+        return f"{v:,.0f}"
+    return f"{v:,.0f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def build(out):
+    machine = {}
+    if os.path.exists(f"{out}/machine.json"):
+        with open(f"{out}/machine.json") as f:
+            machine = json.load(f)
+    results = {}
+    for job, _, unit in JOBS:
+        for t in TARGETS:
+            p = f"{out}/raw/{t}.{job}.json"
+            if os.path.exists(p):
+                s = fio_summary(p)
+                s["value"] = metric(s, unit)
+                s["unit"] = unit
+                s["cpu"] = cpu_profile(out, t, job)
+                results.setdefault(job, {})[t] = s
+    present = [t for t in TARGETS if any(t in r for r in results.values())
+               or glob.glob(f"{out}/log/{t}.failed")]
+
+    def val(job, t):
+        r = results.get(job, {}).get(t)
+        return r["value"] if r else None
+
+    lines = []
+    lines.append("| job | unit | " + " | ".join(NAMES[t] for t in present) +
+                 " | CFS/GlusterFS | CFS/bindfs |")
+    lines.append("|---|---|" + "---:|" * len(present) + "---:|---:|")
+    ratios = {}
+    for job, label, unit in JOBS:
+        if job not in results:
+            continue
+        row = [label, unit] + [fmt(val(job, t), unit) for t in present]
+        rg = ratio(val(job, "cfs"), val(job, "gluster"))
+        rb = ratio(val(job, "cfs"), val(job, "bindfs"))
+        ratios[job] = {"cfs_over_gluster": rg, "cfs_over_bindfs": rb}
+        row += [f"{rg:.2f}x" if rg is not None else "—", f"{rb:.2f}x" if rb is not None else "—"]
+        lines.append("| " + " | ".join(row) + " |")
+
+    goals = []
+    glines = ["| target | measured | met |", "|---|---:|---|"]
+    for job, peer, need in GOALS:
+        r = ratio(val(job, "cfs"), val(job, peer))
+        met = None if r is None else r >= need
+        goals.append({"job": job, "peer": peer, "need": need, "ratio": r, "met": met})
+        label = dict((j, l) for j, l, _ in JOBS)[job]
+        glines.append(f"| {label}: CFS >= {need:g}x {NAMES[peer]} | "
+                      f"{'—' if r is None else f'{r:.2f}x'} | "
+                      f"{'n/a' if met is None else ('yes' if met else '**no**')} |")
+
+    clines = ["| target | job | wall s | machine busy | CPU seconds by process (top 6) |",
+              "|---|---|---:|---:|---|"]
+    for job, label, _ in JOBS:
+        for t in present:
+            r = results.get(job, {}).get(t)
+            if not r or not r["cpu"]:
+                continue
+            c = r["cpu"]
+            top = ", ".join(f"{k} {v:.1f}" for k, v in list(c["proc_cpu_s"].items())[:6])
+            busy = "—" if c["machine_busy"] is None else f"{100 * c['machine_busy']:.0f}%"
+            clines.append(f"| {NAMES[t]} | {job} | {c['wall_s']:.1f} | {busy} | {top} |")
+
+    failed = [t for t in TARGETS if os.path.exists(f"{out}/log/{t}.failed")]
+    md = [f"# CFS benchmark run {machine.get('date', '')}", ""]
+    if machine:
+        md.append(f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), "
+                  f"{machine.get('mem_gib')} GiB RAM, kernel {machine.get('kernel')}, "
+                  f"{machine.get('fio')}, CFS commit {machine.get('cfs_commit')}, "
+                  f"bindfs {machine.get('bindfs_opts')}. Parameters: {machine.get('params')}"
+                  + (" **(quick mode: harness check, figures not meaningful)**" if machine.get("quick") else ""))
+        md.append("")
+    if os.path.exists(f"{out}/log/loadavg"):
+        with open(f"{out}/log/loadavg") as f:
+            md.append("Load average (1, 5, 15 min) at the start and end of each target: " +
+                      "; ".join(" ".join(l.split()[:5]) for l in f if l.strip()))
+        md.append("")
+    if failed:
+        md.append("Targets that could not be set up: " + ", ".join(failed))
+        md.append("")
+    md += lines + ["", "Targets (issue 2):", ""] + glines + ["", "CPU use per job:", ""] + clines + [""]
+    with open(f"{out}/results.md", "w") as f:
+        f.write("\n".join(md))
+    with open(f"{out}/results.json", "w") as f:
+        json.dump({"machine": machine, "failed_targets": failed, "results": results,
+                   "ratios": ratios, "goals": goals}, f, indent=2)
+    print("\n".join(lines + [""] + glines))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--one")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.one:
+        s = fio_summary(a.one)
+        print(f"{s['mib_s']:.0f} MiB/s, {s['iops']:.0f} IOPS, {s['runtime_s']:.1f} s")
+    elif a.out:
+        build(a.out)
+    else:
+        ap.print_help()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
