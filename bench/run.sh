@@ -31,7 +31,7 @@ export RUNTIME=15 SEQ_SIZE_1=2g SEQ_SIZE_4=512m RAND_SIZE=1g MD_FILES=2000 MAX_R
 CFS_WORKERS=6
 BINDFS_OPTS=${BINDFS_OPTS:---multithreaded}
 
-usage() { sed -n '2,19p' "$0"; }
+usage() { sed -n '2,18p' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) TARGETS=$2; shift 2 ;;
