@@ -21,6 +21,7 @@ struct ClientOptions {
   std::string transport = "tcp";
   int channels_per_worker = 2;
   int readahead_stripes = 2;            // whole stripes fetched ahead on sequential reads
+  int write_behind_stripes = 2;         // full stripes in flight per file before a write waits
   std::chrono::milliseconds timeout{30000};
   // Parses "host:port[,host:port]" and "key=value,..." (see cfs.h).
   static Result<ClientOptions> Parse(const std::string& cluster, const std::string& options);

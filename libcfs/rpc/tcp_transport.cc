@@ -1,6 +1,7 @@
 #include "rpc/tcp_transport.h"
 
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -158,10 +159,6 @@ class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChanne
 
   std::shared_ptr<PendingCall> Start(const CallSpec& spec) override {
     auto call = std::make_shared<TcpPendingCall>(spec, weak_from_this());
-    if (!healthy_) {
-      call->Complete(Status(ECONNRESET, "connection to " + peer_.ToString() + " is down"), 0);
-      return call;
-    }
     pb::RpcHeader h;
     h.set_version(kWireVersion);
     h.set_method(spec.method);
@@ -169,7 +166,13 @@ class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChanne
     h.set_body_len(static_cast<uint32_t>(body.size()));
     h.set_bulk_len(BulkLen(spec.bulk_out));
     {
+      // Checked under the lock Fail() takes, so a call is either failed by
+      // Fail() or never registered: it cannot be left pending forever.
       std::lock_guard<std::mutex> g(pending_mu_);
+      if (failed_) {
+        call->Complete(Status(ECONNRESET, "connection to " + peer_.ToString() + " is down"), 0);
+        return call;
+      }
       call->id_ = ++next_id_;
       pending_[call->id_] = call;
     }
@@ -264,6 +267,7 @@ class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChanne
     std::unordered_map<uint64_t, std::shared_ptr<TcpPendingCall>> calls;
     {
       std::lock_guard<std::mutex> g(pending_mu_);
+      failed_ = true;
       calls.swap(pending_);
     }
     Status st(why.IsRetryable() ? why.err() : ECONNRESET,
@@ -279,6 +283,7 @@ class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChanne
   std::mutex pending_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<TcpPendingCall>> pending_;
   uint64_t next_id_ = 0;
+  bool failed_ = false;  // guarded by pending_mu_
   std::atomic<bool> healthy_{false};
   std::thread reader_;
 };
@@ -289,7 +294,10 @@ Status TcpPendingCall::Wait() {
     lk.unlock();
     auto ch = channel_.lock();
     if (ch && ch->Withdraw(id_)) return Status::TimedOut("call timed out");
+    lk.lock();
+    if (done_) return status_;  // the response arrived meanwhile
     // The reader owns our buffer right now: break the connection so it stops.
+    lk.unlock();
     if (ch) ch->Shutdown();
     lk.lock();
     cv_.wait(lk, [&] { return done_; });
@@ -339,11 +347,15 @@ class TcpServerConn : public std::enable_shared_from_this<TcpServerConn> {
 class TcpServerCall : public ServerCall {
  public:
   TcpServerCall(std::shared_ptr<TcpServerConn> conn, pb::RpcHeader h, std::string body,
-                std::string bulk)
-      : conn_(std::move(conn)), h_(std::move(h)), body_(std::move(body)), bulk_(std::move(bulk)) {}
+                std::unique_ptr<char[]> bulk, size_t bulk_len)
+      : conn_(std::move(conn)),
+        h_(std::move(h)),
+        body_(std::move(body)),
+        bulk_(std::move(bulk)),
+        bulk_len_(bulk_len) {}
   pb::Method method() const override { return h_.method(); }
   std::string_view body() const override { return body_; }
-  std::string_view bulk() const override { return bulk_; }
+  std::string_view bulk() const override { return std::string_view(bulk_.get(), bulk_len_); }
   const std::string& peer() const override { return conn_->peer(); }
   bool replied() const override { return replied_; }
   void Reply(const Status& st, const google::protobuf::Message* response,
@@ -373,7 +385,8 @@ class TcpServerCall : public ServerCall {
  private:
   pb::RpcHeader h_;
   std::string body_;
-  std::string bulk_;
+  std::unique_ptr<char[]> bulk_;  // not zero-filled: the socket overwrites it
+  size_t bulk_len_ = 0;
   bool replied_ = false;
 };
 
@@ -411,29 +424,23 @@ class TcpServer : public Server {
   void Stop() override {
     if (!running_.exchange(false)) return;
     boost::system::error_code ec;
-    acceptor_.cancel(ec);
-    acceptor_.close(ec);
-    // A blocking accept() is woken by a connection to ourselves.
-    {
-      tcp::socket poke(io_);
-      poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
-    }
+    // shutdown(2) wakes a thread blocked in accept() on Linux; close() does not.
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     if (accept_thread_.joinable()) accept_thread_.join();
-    std::list<std::thread> threads;
+    acceptor_.close(ec);
     {
-      std::lock_guard<std::mutex> g(mu_);
+      std::unique_lock<std::mutex> lk(mu_);
       for (auto& w : conns_)
         if (auto c = w.lock()) c->Close();
-      threads.swap(conn_threads_);
+      conns_cv_.wait(lk, [&] { return live_conn_threads_ == 0; });
     }
-    for (auto& t : threads) t.join();
     pool_.join();
   }
 
   void Dispatch(std::shared_ptr<TcpServerConn> conn, pb::RpcHeader h, std::string body,
-                std::string bulk) {
+                std::unique_ptr<char[]> bulk, size_t bulk_len) {
     auto call = std::make_shared<TcpServerCall>(std::move(conn), std::move(h), std::move(body),
-                                                std::move(bulk));
+                                                std::move(bulk), bulk_len);
     asio::post(pool_, [this, call] {
       auto it = handlers_.find(call->method());
       if (it == handlers_.end()) {
@@ -472,7 +479,16 @@ class TcpServer : public Server {
       std::lock_guard<std::mutex> g(mu_);
       conns_.remove_if([](const std::weak_ptr<TcpServerConn>& w) { return w.expired(); });
       conns_.push_back(conn);
-      conn_threads_.emplace_back([conn] { conn->Run(); });
+      live_conn_threads_++;
+      // Detached, so a long-lived server does not keep a finished thread per
+      // past connection; Stop() waits for live_conn_threads_ to drop to 0.
+      std::thread([this, conn]() mutable {
+        conn->Run();
+        conn.reset();
+        std::lock_guard<std::mutex> g2(mu_);
+        live_conn_threads_--;
+        conns_cv_.notify_all();
+      }).detach();
     }
   }
 
@@ -485,7 +501,8 @@ class TcpServer : public Server {
   std::thread accept_thread_;
   std::mutex mu_;
   std::list<std::weak_ptr<TcpServerConn>> conns_;
-  std::list<std::thread> conn_threads_;
+  std::condition_variable conns_cv_;
+  int live_conn_threads_ = 0;
 };
 
 constexpr int kMaxInflightPerConn = 64;
@@ -498,12 +515,13 @@ void TcpServerConn::Run() {
       inflight_++;
     }
     pb::RpcHeader h;
-    std::string body, bulk;
+    std::string body;
+    std::unique_ptr<char[]> bulk;
     Status st = ReadHeaderAndBody(socket_, &h, &body);
     if (st.ok() && h.bulk_len() > 0) {
-      bulk.resize(h.bulk_len());
+      bulk = std::make_unique_for_overwrite<char[]>(h.bulk_len());
       boost::system::error_code ec;
-      asio::read(socket_, asio::buffer(bulk), ec);
+      asio::read(socket_, asio::buffer(bulk.get(), h.bulk_len()), ec);
       if (ec) st = FromAsio(ec, "read bulk");
     }
     if (st.ok() && h.is_response()) st = Status::Protocol("unexpected response frame");
@@ -513,7 +531,8 @@ void TcpServerConn::Run() {
       Close();
       break;
     }
-    server_->Dispatch(shared_from_this(), std::move(h), std::move(body), std::move(bulk));
+    const size_t bulk_len = h.bulk_len();
+    server_->Dispatch(shared_from_this(), std::move(h), std::move(body), std::move(bulk), bulk_len);
   }
   // Wait for our in-flight handlers so their replies find a live socket object.
   std::unique_lock<std::mutex> lk(mu_);

@@ -1,0 +1,57 @@
+#include "client/cluster_map.h"
+
+#include "common/logging.h"
+
+namespace cfs::client {
+
+Status ClusterMapCache::RefreshLocked(bool force) {
+  auto now = std::chrono::steady_clock::now();
+  // Many failing units refresh at once; one fetch per 200 ms is enough.
+  if (have_ && now - fetched_ < std::chrono::milliseconds(200) && force) return Status::OK();
+  pb::Empty req;
+  pb::ClusterMap m;
+  CFS_RETURN_IF_ERROR(meta_->Call(pb::GET_CLUSTER_MAP, req, &m));
+  std::unordered_map<uint32_t, rpc::Endpoint> workers, eps;
+  for (const auto& w : m.workers()) workers[w.id()] = rpc::Endpoint{w.host(), static_cast<uint16_t>(w.port())};
+  for (const auto& t : m.targets()) {
+    auto it = workers.find(t.worker_id());
+    if (it != workers.end()) eps[t.id()] = it->second;
+  }
+  if (have_ && m.epoch() != map_.epoch())
+    LOG_INFO("cluster map epoch {} -> {}", map_.epoch(), m.epoch());
+  map_ = std::move(m);
+  endpoints_ = std::move(eps);
+  fetched_ = now;
+  have_ = true;
+  return Status::OK();
+}
+
+Status ClusterMapCache::Refresh(bool force) {
+  std::lock_guard<std::mutex> g(mu_);
+  return RefreshLocked(force);
+}
+
+Result<rpc::Endpoint> ClusterMapCache::EndpointOf(uint32_t target_id) {
+  std::lock_guard<std::mutex> g(mu_);
+  bool stale = !have_ || std::chrono::steady_clock::now() - fetched_ > max_age_;
+  if (stale) {
+    Status st = RefreshLocked(false);
+    if (!st.ok() && !have_) return st;  // an old map is better than none
+  }
+  auto it = endpoints_.find(target_id);
+  if (it == endpoints_.end()) {
+    CFS_RETURN_IF_ERROR(RefreshLocked(true));
+    it = endpoints_.find(target_id);
+    if (it == endpoints_.end())
+      return Status(EIO, "target " + std::to_string(target_id) + " is not in the cluster map");
+  }
+  return it->second;
+}
+
+Result<pb::ClusterMap> ClusterMapCache::Get(bool refresh) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (refresh || !have_) CFS_RETURN_IF_ERROR(RefreshLocked(false));
+  return map_;
+}
+
+}  // namespace cfs::client

@@ -1,0 +1,36 @@
+// ClusterMapCache: which S-worker endpoint serves each target id. Fetched from
+// the M-worker, refreshed when a data call fails or the copy is older than
+// `max_age`, and when a layout names a target the copy does not know.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
+#include "client/meta_client.h"
+
+namespace cfs::client {
+
+class ClusterMapCache {
+ public:
+  ClusterMapCache(MetaClient* meta, std::chrono::milliseconds max_age)
+      : meta_(meta), max_age_(max_age) {}
+
+  // Endpoint of target id's S-worker.
+  Result<rpc::Endpoint> EndpointOf(uint32_t target_id);
+  // Fetches a fresh map (at most once per `min_interval` unless forced).
+  Status Refresh(bool force = false);
+  Result<pb::ClusterMap> Get(bool refresh);
+
+ private:
+  Status RefreshLocked(bool force);
+  MetaClient* meta_;
+  std::chrono::milliseconds max_age_;
+  std::mutex mu_;
+  pb::ClusterMap map_;
+  std::unordered_map<uint32_t, rpc::Endpoint> endpoints_;
+  std::chrono::steady_clock::time_point fetched_{};
+  bool have_ = false;
+};
+
+}  // namespace cfs::client
