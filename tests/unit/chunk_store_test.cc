@@ -1,0 +1,318 @@
+// FileChunkStore: data round trips, holes, checksum verification, torn writes,
+// truncate, delete, concurrency and a full disk; then the S-worker service over TCP.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/checksum.h"
+#include "common/layout.h"
+#include "file_chunk_store.h"
+
+namespace cfs::storage {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr uint64_t kB = kChecksumBlock;
+
+std::string Pattern(size_t len, uint64_t seed) {
+  std::string s(len, '\0');
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, std::min<size_t>(8, len - i));
+  }
+  return s;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/cfs-chunk-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = FileChunkStore::Open(dir_.path());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  std::string ReadStr(uint64_t ino, uint64_t off, uint64_t len, Status* st = nullptr) {
+    std::string out(len, '\xAA');
+    Status s = store_->Read(ino, off, len, out.data());
+    if (st) *st = s;
+    else EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+  // Overwrites one byte of the object file, behind the store's back.
+  void PokeObject(uint64_t ino, uint64_t off, char c) {
+    int fd = ::open(store_->ObjectPath(ino).c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, &c, 1, off), 1);
+    ::close(fd);
+  }
+  TempDir dir_;
+  std::unique_ptr<FileChunkStore> store_;
+};
+
+TEST_F(ChunkStoreTest, RoundTripOddOffsetsAcrossBlocks) {
+  // A shadow copy of the object is the truth every read is compared with.
+  std::string shadow(5 * kB + 1234, '\0');
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 60; i++) {
+    uint64_t off = rng() % (4 * kB + 1000);
+    uint64_t len = 1 + rng() % (shadow.size() - off);
+    std::string d = Pattern(len, i);
+    ASSERT_TRUE(store_->Write(42, off, d).ok());
+    shadow.replace(off, len, d);
+  }
+  EXPECT_EQ(ReadStr(42, 0, shadow.size()), shadow);
+  for (int i = 0; i < 60; i++) {
+    uint64_t off = rng() % shadow.size();
+    uint64_t len = 1 + rng() % (shadow.size() - off);
+    ASSERT_EQ(ReadStr(42, off, len), shadow.substr(off, len)) << off << "+" << len;
+  }
+}
+
+TEST_F(ChunkStoreTest, HolesAndPastEndReadZeros) {
+  std::string d = Pattern(1000, 1);
+  ASSERT_TRUE(store_->Write(5, 3 * kB + 17, d).ok());
+  std::string all = ReadStr(5, 0, 6 * kB);
+  EXPECT_EQ(all.substr(0, 3 * kB + 17), std::string(3 * kB + 17, '\0'));
+  EXPECT_EQ(all.substr(3 * kB + 17, 1000), d);
+  EXPECT_EQ(all.substr(3 * kB + 1017), std::string(6 * kB - 3 * kB - 1017, '\0'));
+  // A missing object reads as zeros and is not created by reading.
+  EXPECT_EQ(ReadStr(6, 100, 5000), std::string(5000, '\0'));
+  EXPECT_FALSE(fs::exists(store_->ObjectPath(6)));
+  // Object size is exactly the end of the last write (no block padding).
+  EXPECT_EQ(fs::file_size(store_->ObjectPath(5)), 3 * kB + 1017);
+}
+
+TEST_F(ChunkStoreTest, CorruptionIsDetectedNotReturned) {
+  std::string d = Pattern(3 * kB, 2);
+  ASSERT_TRUE(store_->Write(9, 0, d).ok());
+  PokeObject(9, kB + 100, static_cast<char>(d[kB + 100] ^ 0x40));
+  Status st;
+  ReadStr(9, kB + 50, 10, &st);  // touches the bad block only partially
+  EXPECT_EQ(st.err(), EBADMSG);
+  EXPECT_NE(st.message().find("checksum mismatch in object"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("block 1"), std::string::npos) << st.message();
+  ReadStr(9, 0, 3 * kB, &st);  // whole-block path
+  EXPECT_EQ(st.err(), EBADMSG);
+  // Blocks around it still read fine.
+  EXPECT_EQ(ReadStr(9, 0, kB), d.substr(0, kB));
+  EXPECT_EQ(ReadStr(9, 2 * kB, kB), d.substr(2 * kB));
+  // A partial write into the corrupt block refuses rather than blessing it.
+  EXPECT_EQ(store_->Write(9, kB + 10, "xy").err(), EBADMSG);
+  // A full overwrite of the block heals it.
+  std::string fresh = Pattern(kB, 3);
+  ASSERT_TRUE(store_->Write(9, kB, fresh).ok());
+  EXPECT_EQ(ReadStr(9, 0, 3 * kB), d.substr(0, kB) + fresh + d.substr(2 * kB));
+  EXPECT_GE(store_->checksum_errors(), 2u);
+}
+
+TEST_F(ChunkStoreTest, TornWriteLeavesOldDataReadable) {
+  std::string oldd = Pattern(2 * kB, 4);
+  ASSERT_TRUE(store_->Write(11, 0, oldd).ok());
+  // Simulate a kill after the {new, old} record was written but before the data:
+  // record of block 0 = {checksum(new), checksum(old)}.
+  std::string newd = Pattern(kB, 5);
+  uint64_t rec[2] = {BlockChecksum(newd.data(), kB), BlockChecksum(oldd.data(), kB)};
+  int fd = ::open(store_->ChecksumPath(11).c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, rec, 16, 0), 16);
+  ::close(fd);
+  auto reopen = FileChunkStore::Open(dir_.path());
+  ASSERT_TRUE(reopen.ok());
+  store_ = std::move(*reopen);
+  EXPECT_EQ(ReadStr(11, 0, 2 * kB), oldd);
+  EXPECT_EQ(ReadStr(11, 100, 10), oldd.substr(100, 10));
+  // The other outcome of the torn write (new data landed) also reads.
+  int dfd = ::open(store_->ObjectPath(11).c_str(), O_WRONLY);
+  ASSERT_EQ(::pwrite(dfd, newd.data(), kB, 0), static_cast<ssize_t>(kB));
+  ::close(dfd);
+  EXPECT_EQ(ReadStr(11, 0, kB), newd);
+  // And a partial write after a torn one keeps working: both the unclean
+  // record and the full-overwrite path must pick the right "old" checksum.
+  ASSERT_TRUE(store_->Write(11, 10, "hello").ok());
+  std::string expect = newd;
+  expect.replace(10, 5, "hello");
+  EXPECT_EQ(ReadStr(11, 0, kB), expect);
+}
+
+TEST_F(ChunkStoreTest, TornFullOverwriteAfterTornWrite) {
+  std::string oldd = Pattern(kB, 6);
+  ASSERT_TRUE(store_->Write(12, 0, oldd).ok());
+  uint64_t rec[2] = {12345, BlockChecksum(oldd.data(), kB)};  // torn: data still old
+  int fd = ::open(store_->ChecksumPath(12).c_str(), O_RDWR);
+  ASSERT_EQ(::pwrite(fd, rec, 16, 0), 16);
+  // Now a full-block overwrite; we check the record it writes before the data
+  // would hold {new, checksum(old)} by tearing it ourselves afterwards.
+  std::string newd = Pattern(kB, 7);
+  ASSERT_TRUE(store_->Write(12, 0, newd).ok());
+  uint64_t got[2];
+  ASSERT_EQ(::pread(fd, got, 16, 0), 16);
+  ::close(fd);
+  EXPECT_EQ(got[0], BlockChecksum(newd.data(), kB));
+  EXPECT_EQ(got[1], got[0]);  // settled after a completed write
+  EXPECT_EQ(ReadStr(12, 0, kB), newd);
+}
+
+TEST_F(ChunkStoreTest, TruncateThenExtendReadsZeros) {
+  std::string d = Pattern(4 * kB, 8);
+  ASSERT_TRUE(store_->Write(13, 0, d).ok());
+  ASSERT_TRUE(store_->Truncate(13, kB + 300).ok());
+  EXPECT_EQ(fs::file_size(store_->ObjectPath(13)), kB + 300);
+  EXPECT_EQ(fs::file_size(store_->ChecksumPath(13)), 2 * kChecksumRecordSize);
+  std::string all = ReadStr(13, 0, 4 * kB);
+  EXPECT_EQ(all.substr(0, kB + 300), d.substr(0, kB + 300));
+  EXPECT_EQ(all.substr(kB + 300), std::string(3 * kB - 300, '\0'));
+  // Extending by a write far away keeps the cut-off range zero.
+  ASSERT_TRUE(store_->Write(13, 3 * kB + 5, "tail").ok());
+  all = ReadStr(13, 0, 4 * kB);
+  EXPECT_EQ(all.substr(kB + 300, 2 * kB - 295), std::string(2 * kB - 295, '\0'));
+  EXPECT_EQ(all.substr(3 * kB + 5, 4), "tail");
+  // Extending by truncate.
+  ASSERT_TRUE(store_->Truncate(13, 10 * kB).ok());
+  EXPECT_EQ(ReadStr(13, 4 * kB, 6 * kB), std::string(6 * kB, '\0'));
+  ASSERT_TRUE(store_->Truncate(13, 0).ok());
+  EXPECT_EQ(ReadStr(13, 0, 4 * kB), std::string(4 * kB, '\0'));
+  // Truncating a missing object is fine and creates nothing.
+  EXPECT_TRUE(store_->Truncate(777, 100).ok());
+  EXPECT_FALSE(fs::exists(store_->ObjectPath(777)));
+}
+
+TEST_F(ChunkStoreTest, StaleBytesAfterCrashInTruncateNeverSurface) {
+  // A crash inside Truncate can leave data whose records were already dropped.
+  std::string d = Pattern(2 * kB, 9);
+  ASSERT_TRUE(store_->Write(14, 0, d).ok());
+  fs::resize_file(store_->ChecksumPath(14), kChecksumRecordSize);  // records of block 1 gone
+  auto reopen = FileChunkStore::Open(dir_.path());
+  store_ = std::move(*reopen);
+  EXPECT_EQ(ReadStr(14, kB, kB), std::string(kB, '\0'));
+  ASSERT_TRUE(store_->Write(14, kB + 100, "abc").ok());
+  std::string expect(kB, '\0');
+  expect.replace(100, 3, "abc");
+  EXPECT_EQ(ReadStr(14, kB, kB), expect);
+}
+
+TEST_F(ChunkStoreTest, DeleteRemovesBothFiles) {
+  ASSERT_TRUE(store_->Write(15, 0, "data").ok());
+  ASSERT_TRUE(store_->Fsync(15).ok());
+  EXPECT_TRUE(fs::exists(store_->ObjectPath(15)));
+  EXPECT_TRUE(fs::exists(store_->ChecksumPath(15)));
+  ASSERT_TRUE(store_->Delete(15).ok());
+  EXPECT_FALSE(fs::exists(store_->ObjectPath(15)));
+  EXPECT_FALSE(fs::exists(store_->ChecksumPath(15)));
+  EXPECT_TRUE(store_->Delete(15).ok());    // again
+  EXPECT_TRUE(store_->Delete(1234).ok());  // never existed
+  EXPECT_EQ(ReadStr(15, 0, 4), std::string(4, '\0'));
+  // Writing again makes a fresh object.
+  ASSERT_TRUE(store_->Write(15, 2, "zz").ok());
+  EXPECT_EQ(ReadStr(15, 0, 4), std::string("\0\0zz", 4));
+  EXPECT_TRUE(store_->Fsync(999).ok());
+}
+
+TEST_F(ChunkStoreTest, ConcurrentWritersToOneObject) {
+  // 8 threads write interleaved, unaligned ranges that share blocks at their
+  // edges (read-modify-write races), while readers verify finished ranges.
+  constexpr int kThreads = 8, kPieces = 40;
+  constexpr uint64_t kPiece = 10007;  // not block aligned
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++) {
+    ts.emplace_back([&, t] {
+      for (int p = t; p < kPieces; p += kThreads) {
+        std::string d = Pattern(kPiece, 1000 + p);
+        Status st = store_->Write(16, p * kPiece, d);
+        ASSERT_TRUE(st.ok()) << st.ToString();
+        std::string back(kPiece, '\0');
+        st = store_->Read(16, p * kPiece, kPiece, back.data());
+        ASSERT_TRUE(st.ok()) << st.ToString();
+        ASSERT_EQ(back, d);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::string all = ReadStr(16, 0, kPieces * kPiece);
+  for (int p = 0; p < kPieces; p++)
+    ASSERT_EQ(all.substr(p * kPiece, kPiece), Pattern(kPiece, 1000 + p)) << "piece " << p;
+}
+
+TEST_F(ChunkStoreTest, ManyObjectsBeyondFdCache) {
+  auto s = FileChunkStore::Open(dir_.path(), FileChunkStoreOptions{.max_open_objects = 8});
+  ASSERT_TRUE(s.ok());
+  auto& st = **s;
+  for (uint64_t ino = 100; ino < 150; ino++) ASSERT_TRUE(st.Write(ino, ino, Pattern(100, ino)).ok());
+  EXPECT_LE(st.open_objects(), 8u);
+  for (uint64_t ino = 100; ino < 150; ino++) {
+    std::string out(100, '\0');
+    ASSERT_TRUE(st.Read(ino, ino, 100, out.data()).ok());
+    EXPECT_EQ(out, Pattern(100, ino));
+  }
+}
+
+TEST(ChunkStoreOpen, ClearErrors) {
+  auto s = FileChunkStore::Open("/nonexistent/cfs-target");
+  EXPECT_EQ(s.status().err(), ENOENT);
+  EXPECT_NE(s.status().message().find("/nonexistent/cfs-target"), std::string::npos);
+  auto f = FileChunkStore::Open("/etc/hostname");
+  EXPECT_EQ(f.status().err(), ENOTDIR);
+}
+
+// A full disk: a tiny tmpfs. Needs root (mount); skipped otherwise.
+TEST(ChunkStoreFull, EnospcIsCleanAndAcknowledgedDataStaysReadable) {
+  TempDir dir;
+  if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "cannot mount tmpfs: " << strerror(errno);
+  struct Unmount {
+    std::string p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{dir.path()};
+  std::string acked;
+  {
+    auto s = FileChunkStore::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    auto& st = **s;
+    // Acknowledged data that shares its last block with the failing write.
+    acked = Pattern(100000, 10);
+    ASSERT_TRUE(st.Write(1, 0, acked).ok());
+    std::string big = Pattern(2 << 20, 11);
+    Status w = st.Write(1, 100000, big);
+    EXPECT_EQ(w.err(), ENOSPC) << w.ToString();
+    EXPECT_NE(w.message().find("target full"), std::string::npos) << w.message();
+    std::string out(acked.size(), '\0');
+    Status r = st.Read(1, 0, acked.size(), out.data());
+    ASSERT_TRUE(r.ok()) << r.ToString();
+    EXPECT_EQ(out, acked);
+    // Every block of the object still verifies (whatever the failed write left).
+    std::string all(2 << 20, '\0');
+    r = st.Read(1, 0, all.size(), all.data());
+    EXPECT_TRUE(r.ok()) << r.ToString();
+    // Space comes back after a delete of other data; writes work again.
+    ASSERT_TRUE(st.Truncate(1, acked.size()).ok());
+    ASSERT_TRUE(st.Write(2, 0, "after").ok());
+  }
+}
+
+}  // namespace
+}  // namespace cfs::storage
