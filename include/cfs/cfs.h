@@ -50,7 +50,9 @@ typedef struct cfs_layout {
   uint32_t m;
 } cfs_layout;
 
-typedef struct cfs_stat {
+/* Attributes of a file. Used as `struct cfs_stat` (like `struct stat`): the
+ * name cfs_stat also names the function below, so there is no typedef. */
+struct cfs_stat {
   uint64_t ino;
   uint32_t mode; /* type and permission bits, as st_mode */
   uint32_t uid;
@@ -61,7 +63,7 @@ typedef struct cfs_stat {
   int64_t mtime_ns;
   int64_t ctime_ns;
   cfs_layout layout; /* regular files */
-} cfs_stat;
+};
 
 /* Connects to a cluster. `cluster` is "HOST:PORT" of the M-worker, or several
  * separated by commas. `options` is NULL or "key=value,key=value" with keys:
@@ -94,10 +96,10 @@ int64_t cfs_pwrite(cfs_ctx* ctx, int fh, const void* buf, size_t len, uint64_t o
 /* Makes everything written through fh durable on the S-workers. */
 int cfs_fsync(cfs_ctx* ctx, int fh);
 
-int cfs_fstat(cfs_ctx* ctx, int fh, cfs_stat* st);
+int cfs_fstat(cfs_ctx* ctx, int fh, struct cfs_stat* st);
 int cfs_ftruncate(cfs_ctx* ctx, int fh, uint64_t size);
 
-int cfs_stat(cfs_ctx* ctx, const char* path, cfs_stat* st);
+int cfs_stat(cfs_ctx* ctx, const char* path, struct cfs_stat* st);
 int cfs_mkdir(cfs_ctx* ctx, const char* path, uint32_t mode);
 int cfs_rmdir(cfs_ctx* ctx, const char* path);
 int cfs_unlink(cfs_ctx* ctx, const char* path);

@@ -1,0 +1,341 @@
+// The public C API (include/cfs/cfs.h) on top of cfs::client::Client: a
+// handle table per context, path resolution, negative errno returns. Only
+// cfs_* symbols leave libcfs.so (libcfs.map).
+#include "cfs/cfs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include "client/client.h"
+
+#define CFS_EXPORT extern "C" __attribute__((visibility("default")))
+
+using cfs::Status;
+using cfs::client::Client;
+using cfs::client::File;
+
+struct cfs_ctx {
+  std::unique_ptr<Client> client;
+  std::mutex mu;  // the handle table only
+  struct Handle {
+    std::shared_ptr<File> file;
+    int flags = 0;
+  };
+  std::map<int, Handle> handles;
+  int next_fh = 0;
+};
+
+namespace {
+
+int Err(const Status& st) { return st.ok() ? 0 : -(st.err() > 0 ? st.err() : EIO); }
+
+// Runs fn, turning anything thrown (allocation failure) into -ENOMEM/-EIO:
+// no exception crosses into C.
+template <class F>
+auto Guard(F fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  } catch (...) {
+    return -EIO;
+  }
+}
+
+bool GetHandle(cfs_ctx* ctx, int fh, cfs_ctx::Handle* out) {
+  std::lock_guard<std::mutex> g(ctx->mu);
+  auto it = ctx->handles.find(fh);
+  if (it == ctx->handles.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+void FillStat(const cfs::pb::Attr& a, struct cfs_stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->ino = a.ino();
+  st->mode = a.mode();
+  st->uid = a.uid();
+  st->gid = a.gid();
+  st->nlink = a.nlink();
+  st->size = a.size();
+  st->atime_ns = a.atime_ns();
+  st->mtime_ns = a.mtime_ns();
+  st->ctime_ns = a.ctime_ns();
+  st->layout.unit = a.layout().unit();
+  st->layout.k = a.layout().k();
+  st->layout.m = a.layout().m();
+}
+
+bool BadArgs(cfs_ctx* ctx, const char* path) { return ctx == nullptr || path == nullptr; }
+
+}  // namespace
+
+#define CFS_STR_INNER(x) #x
+#define CFS_STR(x) CFS_STR_INNER(x)
+
+CFS_EXPORT const char* cfs_version(void) {
+  return CFS_STR(CFS_VERSION_MAJOR) "." CFS_STR(CFS_VERSION_MINOR) "." CFS_STR(CFS_VERSION_PATCH);
+}
+
+CFS_EXPORT const char* cfs_strerror(int err) {
+  if (err < 0) err = -err;
+  if (err == 0) return "Success";
+  return strerrordesc_np(err) ? strerrordesc_np(err) : "Unknown error";
+}
+
+CFS_EXPORT int cfs_mount(const char* cluster, const char* options, cfs_ctx** out) {
+  if (!cluster || !out) return -EINVAL;
+  return Guard([&]() -> int {
+    auto opts = cfs::client::ClientOptions::Parse(cluster, options ? options : "");
+    if (!opts.ok()) return Err(opts.status());
+    auto c = Client::Connect(*opts);
+    if (!c.ok()) return Err(c.status());
+    auto* ctx = new cfs_ctx;
+    ctx->client = std::move(*c);
+    *out = ctx;
+    return 0;
+  });
+}
+
+CFS_EXPORT int cfs_unmount(cfs_ctx* ctx) {
+  if (!ctx) return -EINVAL;
+  return Guard([&]() -> int {
+    int rc = 0;
+    std::map<int, cfs_ctx::Handle> handles;
+    {
+      std::lock_guard<std::mutex> g(ctx->mu);
+      handles.swap(ctx->handles);
+    }
+    for (auto& [fh, h] : handles) {
+      int r = Err(ctx->client->Release(h.file));
+      if (rc == 0) rc = r;
+    }
+    delete ctx;
+    return rc;
+  });
+}
+
+CFS_EXPORT int cfs_open(cfs_ctx* ctx, const char* path, int flags, uint32_t mode,
+                        const cfs_layout* hint) {
+  if (BadArgs(ctx, path)) return -EINVAL;
+  return Guard([&]() -> int {
+    const int acc = flags & O_ACCMODE;
+    if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR) return -EINVAL;
+    std::shared_ptr<File> f;
+    cfs::pb::Attr attr;
+    if (flags & O_CREAT) {
+      auto parent = ctx->client->ResolveParent(path);
+      if (!parent.ok()) return Err(parent.status());
+      cfs::client::LayoutHint h;
+      if (hint) h = {hint->unit, hint->k, hint->m};
+      auto r = ctx->client->Create(parent->first, parent->second, mode & 07777, getuid(), getgid(),
+                                   (flags & O_EXCL) != 0, h, &attr);
+      if (!r.ok()) return Err(r.status());
+      f = std::move(*r);
+    } else {
+      auto a = ctx->client->Resolve(path);
+      if (!a.ok()) return Err(a.status());
+      if (S_ISDIR(a->mode())) return -EISDIR;
+      if (!S_ISREG(a->mode())) return -EINVAL;
+      auto r = ctx->client->Open(a->ino(), static_cast<uint32_t>(flags), &attr);
+      if (!r.ok()) return Err(r.status());
+      f = std::move(*r);
+    }
+    if ((flags & O_TRUNC) && acc != O_RDONLY && f->size() > 0) {
+      Status st = f->Truncate(0);
+      if (!st.ok()) {
+        ctx->client->Release(f);
+        return Err(st);
+      }
+    }
+    std::lock_guard<std::mutex> g(ctx->mu);
+    // Smallest free handle >= 0, like file descriptors (bounded by INT_MAX).
+    int fh = ctx->next_fh;
+    while (ctx->handles.count(fh)) fh = fh == INT32_MAX ? 0 : fh + 1;
+    ctx->next_fh = fh == INT32_MAX ? 0 : fh + 1;
+    ctx->handles[fh] = {std::move(f), flags};
+    return fh;
+  });
+}
+
+CFS_EXPORT int cfs_close(cfs_ctx* ctx, int fh) {
+  if (!ctx) return -EINVAL;
+  return Guard([&]() -> int {
+    cfs_ctx::Handle h;
+    {
+      std::lock_guard<std::mutex> g(ctx->mu);
+      auto it = ctx->handles.find(fh);
+      if (it == ctx->handles.end()) return -EBADF;
+      h = std::move(it->second);
+      ctx->handles.erase(it);
+    }
+    return Err(ctx->client->Release(h.file));
+  });
+}
+
+CFS_EXPORT int64_t cfs_pread(cfs_ctx* ctx, int fh, void* buf, size_t len, uint64_t off) {
+  if (!ctx || (!buf && len)) return -EINVAL;
+  return Guard([&]() -> int64_t {
+    cfs_ctx::Handle h;
+    if (!GetHandle(ctx, fh, &h)) return -EBADF;
+    if ((h.flags & O_ACCMODE) == O_WRONLY) return -EBADF;
+    if (off > static_cast<uint64_t>(INT64_MAX)) return -EINVAL;
+    len = std::min<size_t>(len, size_t{1} << 30);  // keeps the count in int64 and memory bounded
+    auto r = h.file->Read(buf, len, off);
+    if (!r.ok()) return Err(r.status());
+    return static_cast<int64_t>(*r);
+  });
+}
+
+CFS_EXPORT int64_t cfs_pwrite(cfs_ctx* ctx, int fh, const void* buf, size_t len, uint64_t off) {
+  if (!ctx || (!buf && len)) return -EINVAL;
+  return Guard([&]() -> int64_t {
+    cfs_ctx::Handle h;
+    if (!GetHandle(ctx, fh, &h)) return -EBADF;
+    if ((h.flags & O_ACCMODE) == O_RDONLY) return -EBADF;
+    if (h.flags & O_APPEND) off = h.file->size();
+    if (off > static_cast<uint64_t>(INT64_MAX) || len > static_cast<uint64_t>(INT64_MAX) - off)
+      return -EFBIG;
+    auto r = h.file->Write(buf, len, off);
+    if (!r.ok()) return Err(r.status());
+    return static_cast<int64_t>(*r);
+  });
+}
+
+CFS_EXPORT int cfs_fsync(cfs_ctx* ctx, int fh) {
+  if (!ctx) return -EINVAL;
+  return Guard([&]() -> int {
+    cfs_ctx::Handle h;
+    if (!GetHandle(ctx, fh, &h)) return -EBADF;
+    return Err(h.file->Fsync());
+  });
+}
+
+CFS_EXPORT int cfs_fstat(cfs_ctx* ctx, int fh, struct cfs_stat* st) {
+  if (!ctx || !st) return -EINVAL;
+  return Guard([&]() -> int {
+    cfs_ctx::Handle h;
+    if (!GetHandle(ctx, fh, &h)) return -EBADF;
+    auto a = ctx->client->GetAttr(h.file->ino());
+    if (!a.ok()) return Err(a.status());
+    FillStat(*a, st);
+    return 0;
+  });
+}
+
+CFS_EXPORT int cfs_ftruncate(cfs_ctx* ctx, int fh, uint64_t size) {
+  if (!ctx) return -EINVAL;
+  return Guard([&]() -> int {
+    cfs_ctx::Handle h;
+    if (!GetHandle(ctx, fh, &h)) return -EBADF;
+    if ((h.flags & O_ACCMODE) == O_RDONLY) return -EBADF;
+    if (size > static_cast<uint64_t>(INT64_MAX)) return -EFBIG;
+    return Err(h.file->Truncate(size));
+  });
+}
+
+CFS_EXPORT int cfs_stat(cfs_ctx* ctx, const char* path, struct cfs_stat* st) {
+  if (BadArgs(ctx, path) || !st) return -EINVAL;
+  return Guard([&]() -> int {
+    auto a = ctx->client->Resolve(path);
+    if (!a.ok()) return Err(a.status());
+    FillStat(*a, st);
+    return 0;
+  });
+}
+
+CFS_EXPORT int cfs_mkdir(cfs_ctx* ctx, const char* path, uint32_t mode) {
+  if (BadArgs(ctx, path)) return -EINVAL;
+  return Guard([&]() -> int {
+    auto p = ctx->client->ResolveParent(path);
+    if (!p.ok()) return Err(p.status());
+    return Err(ctx->client->Mkdir(p->first, p->second, mode & 07777, getuid(), getgid()).status());
+  });
+}
+
+CFS_EXPORT int cfs_rmdir(cfs_ctx* ctx, const char* path) {
+  if (BadArgs(ctx, path)) return -EINVAL;
+  return Guard([&]() -> int {
+    auto p = ctx->client->ResolveParent(path);
+    if (!p.ok()) return Err(p.status());
+    return Err(ctx->client->Rmdir(p->first, p->second));
+  });
+}
+
+CFS_EXPORT int cfs_unlink(cfs_ctx* ctx, const char* path) {
+  if (BadArgs(ctx, path)) return -EINVAL;
+  return Guard([&]() -> int {
+    auto p = ctx->client->ResolveParent(path);
+    if (!p.ok()) return Err(p.status());
+    return Err(ctx->client->Unlink(p->first, p->second));
+  });
+}
+
+CFS_EXPORT int cfs_rename(cfs_ctx* ctx, const char* from, const char* to) {
+  if (BadArgs(ctx, from) || !to) return -EINVAL;
+  return Guard([&]() -> int {
+    auto a = ctx->client->ResolveParent(from);
+    if (!a.ok()) return Err(a.status());
+    auto b = ctx->client->ResolveParent(to);
+    if (!b.ok()) return Err(b.status());
+    return Err(ctx->client->Rename(a->first, a->second, b->first, b->second, 0));
+  });
+}
+
+CFS_EXPORT int cfs_truncate(cfs_ctx* ctx, const char* path, uint64_t size) {
+  if (BadArgs(ctx, path)) return -EINVAL;
+  return Guard([&]() -> int {
+    if (size > static_cast<uint64_t>(INT64_MAX)) return -EFBIG;
+    auto a = ctx->client->Resolve(path);
+    if (!a.ok()) return Err(a.status());
+    if (S_ISDIR(a->mode())) return -EISDIR;
+    cfs::pb::SetattrRequest req;
+    req.set_ino(a->ino());
+    req.set_valid(cfs::pb::SETATTR_SIZE);
+    req.set_size(size);
+    return Err(ctx->client->SetAttr(req).status());
+  });
+}
+
+CFS_EXPORT int cfs_readdir(cfs_ctx* ctx, const char* path, uint64_t* cookie, cfs_dirent* ents,
+                           int max) {
+  if (BadArgs(ctx, path) || !cookie || (!ents && max > 0) || max < 0) return -EINVAL;
+  if (max == 0) return 0;
+  return Guard([&]() -> int {
+    auto a = ctx->client->Resolve(path);
+    if (!a.ok()) return Err(a.status());
+    if (!S_ISDIR(a->mode())) return -ENOTDIR;
+    auto r = ctx->client->Readdir(a->ino(), *cookie, static_cast<uint32_t>(max), false);
+    if (!r.ok()) return Err(r.status());
+    int n = 0;
+    for (const auto& e : r->entries()) {
+      if (n == max) break;
+      cfs_dirent& d = ents[n++];
+      d.ino = e.ino();
+      d.type = e.type();
+      size_t len = std::min(e.name().size(), sizeof d.name - 1);
+      std::memcpy(d.name, e.name().data(), len);
+      d.name[len] = '\0';
+      *cookie = e.cookie();
+    }
+    return n;
+  });
+}
+
+CFS_EXPORT int cfs_setstripe(cfs_ctx* ctx, const char* path, const cfs_layout* layout) {
+  if (BadArgs(ctx, path) || !layout) return -EINVAL;
+  return Guard([&]() -> int {
+    auto a = ctx->client->Resolve(path);
+    if (!a.ok()) return Err(a.status());
+    if (!S_ISDIR(a->mode())) return -ENOTDIR;
+    return Err(ctx->client->SetDirLayout(a->ino(), {layout->unit, layout->k, layout->m}));
+  });
+}
