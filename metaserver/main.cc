@@ -1,1 +1,1 @@
-int main() { return 1; }  // placeholder, replaced by its owner
+int main() { return 1; }
