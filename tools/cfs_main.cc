@@ -1,1 +1,40 @@
-int main() { return 1; }  // placeholder, replaced by its owner
+// cfs: the admin and user command line of CFS. Exit codes: 0 success,
+// 1 the operation failed, 2 bad command line.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli_common.h"
+
+int main(int argc, char** argv) {
+  using namespace cfs::tools;
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"cfs: status and administration of a CFS cluster, and a local cluster launcher.\n"
+               "The cluster is found from --cluster HOST:PORT, else $CFS_CLUSTER, else the cfs mount\n"
+               "holding a PATH argument or --mount DIR."};
+  app.name("cfs");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cfs 0.1.0");
+  Action action;
+  AddStatusCommand(app, &action);
+  AddDfCommand(app, &action);
+  AddWorkersCommand(app, &action);
+  AddGetstripeCommand(app, &action);
+  AddSetstripeCommand(app, &action);
+  AddLocalCommand(app, &action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "cfs: error: %s\nRun with --help for more information.\n", e.what());
+    return kExitUsage;
+  }
+  if (!action) return UsageError("no command given");
+  return action();
+}
