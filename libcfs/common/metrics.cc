@@ -61,6 +61,8 @@ struct MetricsServer::Impl {
   std::atomic<bool> running{true};
 };
 
+MetricsServer::MetricsServer() = default;
+
 MetricsServer::~MetricsServer() {
   if (!impl_) return;
   impl_->running = false;

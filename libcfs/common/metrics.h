@@ -38,6 +38,7 @@ class Metrics {
 // Serves Metrics::Get().Render() at http://host:port/metrics until destroyed.
 class MetricsServer {
  public:
+  MetricsServer();  // defined where Impl is complete
   ~MetricsServer();
   Status Start(const std::string& host, uint16_t port);
   uint16_t port() const { return port_; }
