@@ -1,1 +1,136 @@
-int main() { return 1; }  // placeholder, replaced by its owner
+// cfs-storage: the S-worker. Serves the stripe units kept in one or more target
+// directories and registers them with the M-worker.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "meta_link.h"
+#include "rpc/transport.h"
+#include "storage_service.h"
+#include "target.h"
+
+namespace {
+
+// Two fds per cached object: ask for as many descriptors as we are allowed.
+void RaiseFdLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int Fail(const std::string& what) {
+  LOG_ERROR("{}", what);
+  std::cerr << "cfs-storage: " << what << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace cfs;
+  CLI::App app{"cfs-storage: CFS S-worker, serves stripe units from local target directories"};
+  std::string meta, listen = "0.0.0.0:0", advertise, metrics, log_file, log_level = "info";
+  std::vector<std::string> target_dirs;
+  int threads = 16;
+  size_t max_open = 1024;
+  app.add_option("--meta", meta, "M-worker address(es), HOST:PORT[,HOST:PORT...]")->required();
+  app.add_option("--listen", listen, "address to serve on, HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--advertise", advertise,
+                 "host clients use to reach this worker (default: the listen host, or 127.0.0.1 "
+                 "when listening on 0.0.0.0)");
+  app.add_option("--target", target_dirs, "target directory (repeat for several)")->required();
+  app.add_option("--metrics", metrics, "serve Prometheus metrics at http://HOST:PORT/metrics");
+  app.add_option("--log", log_file, "log file (default: stderr)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--threads", threads, "request handler threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-open-objects", max_open, "objects kept open per target (fd cache)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app.set_config("--config", "", "read options from this file (TOML/INI: key = value)");
+  CLI11_PARSE(app, argc, argv);
+
+  // Signals are taken synchronously by main; every thread inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  InitLogging("cfs-storage", log_file, log_level);
+  RaiseFdLimit();
+
+  auto meta_eps = storage::MetaLink::ParseAddresses(meta);
+  if (!meta_eps.ok()) return Fail("--meta: " + meta_eps.status().message());
+  auto listen_ep = rpc::Endpoint::Parse(listen);
+  if (!listen_ep.ok()) return Fail("--listen '" + listen + "': " + listen_ep.status().message());
+  if (advertise.empty())
+    advertise = (listen_ep->host == "0.0.0.0" || listen_ep->host.empty()) ? "127.0.0.1" : listen_ep->host;
+
+  std::string worker_uuid = storage::ResolveWorkerUuid(target_dirs);
+  std::vector<std::unique_ptr<storage::Target>> targets;
+  for (const auto& d : target_dirs) {
+    auto t = storage::Target::Open(d, worker_uuid, storage::FileChunkStoreOptions{max_open});
+    if (!t.ok()) return Fail("target " + d + ": " + t.status().ToString());
+    LOG_INFO("target path={} uuid={} id={}", (*t)->path(), (*t)->uuid(), (*t)->id());
+    targets.push_back(std::move(*t));
+  }
+
+  auto transport = rpc::MakeTransport("tcp");
+  if (!transport.ok()) return Fail("transport: " + transport.status().ToString());
+  storage::StorageService service(std::move(targets));
+  Status st = service.Start(**transport, listen_ep->host, listen_ep->port, threads);
+  if (!st.ok()) return Fail(st.ToString());
+  LOG_INFO("cfs-storage listening on {}:{}", listen_ep->host, service.port());
+  LOG_INFO("worker uuid={} advertise={}:{} targets={} threads={}", worker_uuid, advertise,
+           service.port(), service.num_targets(), threads);
+
+  for (size_t i = 0; i < service.num_targets(); i++) {
+    storage::Target* t = &service.target(i);
+    Metrics::Get().Gauge("cfs_storage_target_free_bytes_" + std::to_string(i), [t] {
+      auto s = t->Stats();
+      return s.ok() ? static_cast<double>(s->free) : 0.0;
+    }, "free bytes of target " + t->path());
+  }
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!metrics.empty()) {
+    metrics_server = std::make_unique<MetricsServer>();
+    auto ep = rpc::Endpoint::Parse(metrics);
+    if (!ep.ok()) return Fail("--metrics '" + metrics + "': " + ep.status().message());
+    st = metrics_server->Start(ep->host, ep->port);
+    if (!st.ok()) return Fail("metrics on " + metrics + ": " + st.ToString());
+    LOG_INFO("metrics at http://{}:{}/metrics", ep->host, metrics_server->port());
+  }
+
+  storage::MetaLinkOptions lo;
+  lo.meta = *meta_eps;
+  lo.worker_uuid = worker_uuid;
+  lo.host = advertise;
+  lo.port = service.port();
+  lo.transport = (*transport)->name();
+  storage::MetaLink link(lo, &service, *transport);
+  link.Start();
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  LOG_INFO("cfs-storage stopping on signal {}", sig);
+  link.Stop();
+  service.Stop();
+  LOG_INFO("cfs-storage stopped");
+  spdlog::shutdown();
+  return 0;
+}
