@@ -1,0 +1,36 @@
+// Placement: resolves a new file's layout shape (hint, else the parent
+// directory's default, else the cluster default) and picks its targets among
+// the up targets: most free space first (ties broken at random), one target per
+// worker where possible.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "cfs.pb.h"
+#include "common/status.h"
+
+namespace cfs::meta {
+
+class Placement {
+ public:
+  // k = 0 in the default means "all up targets, at most 16".
+  Placement(uint32_t default_unit, uint32_t default_k, uint32_t default_m);
+
+  // Checks a default, a hint or a directory layout: zero fields are allowed
+  // (they inherit); m > 0 is refused for now.
+  static Status CheckShape(const pb::Layout& l);
+
+  Result<pb::Layout> Choose(const pb::Layout& hint, const pb::Layout* dir_layout,
+                            const std::vector<pb::TargetInfo>& up);
+  pb::Layout DefaultLayout() const;
+
+ private:
+  uint32_t unit_, k_, m_;
+  std::mutex mu_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace cfs::meta
