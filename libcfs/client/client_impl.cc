@@ -77,7 +77,7 @@ class ClientImpl : public Client {
   Status Init() {
     // One quick round at mount: an unreachable M-worker is a clear error now.
     meta_.set_retry_for(std::chrono::milliseconds(0));
-    Status st = map_.Refresh(false);
+    Status st = map_.Get(true).status();
     meta_.set_retry_for(std::min<std::chrono::milliseconds>(opts_.timeout, std::chrono::seconds(15)));
     return st;
   }

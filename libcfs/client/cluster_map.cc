@@ -4,10 +4,8 @@
 
 namespace cfs::client {
 
-Status ClusterMapCache::RefreshLocked(bool force) {
-  auto now = std::chrono::steady_clock::now();
-  // Many failing units refresh at once; one fetch per 200 ms is enough.
-  if (have_ && now - fetched_ < std::chrono::milliseconds(200) && force) return Status::OK();
+Status ClusterMapCache::FetchLocked() {
+  auto now = std::chrono::steady_clock::now();  // before the call: a map at least this fresh
   pb::Empty req;
   pb::ClusterMap m;
   CFS_RETURN_IF_ERROR(meta_->Call(pb::GET_CLUSTER_MAP, req, &m));
@@ -26,21 +24,22 @@ Status ClusterMapCache::RefreshLocked(bool force) {
   return Status::OK();
 }
 
-Status ClusterMapCache::Refresh(bool force) {
+Status ClusterMapCache::Refresh(std::chrono::steady_clock::time_point failed_at) {
   std::lock_guard<std::mutex> g(mu_);
-  return RefreshLocked(force);
+  if (have_ && fetched_ > failed_at) return Status::OK();
+  return FetchLocked();
 }
 
 Result<rpc::Endpoint> ClusterMapCache::EndpointOf(uint32_t target_id) {
   std::lock_guard<std::mutex> g(mu_);
   bool stale = !have_ || std::chrono::steady_clock::now() - fetched_ > max_age_;
   if (stale) {
-    Status st = RefreshLocked(false);
+    Status st = FetchLocked();
     if (!st.ok() && !have_) return st;  // an old map is better than none
   }
   auto it = endpoints_.find(target_id);
   if (it == endpoints_.end()) {
-    CFS_RETURN_IF_ERROR(RefreshLocked(true));
+    CFS_RETURN_IF_ERROR(FetchLocked());
     it = endpoints_.find(target_id);
     if (it == endpoints_.end())
       return Status(EIO, "target " + std::to_string(target_id) + " is not in the cluster map");
@@ -50,7 +49,7 @@ Result<rpc::Endpoint> ClusterMapCache::EndpointOf(uint32_t target_id) {
 
 Result<pb::ClusterMap> ClusterMapCache::Get(bool refresh) {
   std::lock_guard<std::mutex> g(mu_);
-  if (refresh || !have_) CFS_RETURN_IF_ERROR(RefreshLocked(false));
+  if (refresh || !have_) CFS_RETURN_IF_ERROR(FetchLocked());
   return map_;
 }
 

@@ -18,12 +18,13 @@ class ClusterMapCache {
 
   // Endpoint of target id's S-worker.
   Result<rpc::Endpoint> EndpointOf(uint32_t target_id);
-  // Fetches a fresh map (at most once per `min_interval` unless forced).
-  Status Refresh(bool force = false);
+  // Fetches a fresh map, unless one was fetched after `failed_at` (many units
+  // failing at once then cost one fetch).
+  Status Refresh(std::chrono::steady_clock::time_point failed_at = std::chrono::steady_clock::now());
   Result<pb::ClusterMap> Get(bool refresh);
 
  private:
-  Status RefreshLocked(bool force);
+  Status FetchLocked();
   MetaClient* meta_;
   std::chrono::milliseconds max_age_;
   std::mutex mu_;

@@ -37,10 +37,12 @@ class StripedOp : public IoOp {
     if (waited_) return result_;
     waited_ = true;
     std::vector<Piece*> retry;
+    std::chrono::steady_clock::time_point failed_at{};
     for (auto& p : pieces) {
       Status st = p.call->Wait();
       if (st.ok()) st = CheckIn(p);
       if (st.IsRetryable()) {
+        if (retry.empty()) failed_at = std::chrono::steady_clock::now();
         retry.push_back(&p);
         last_ = st;
       } else if (!st.ok() && result_.ok()) {
@@ -50,7 +52,7 @@ class StripedOp : public IoOp {
     if (!retry.empty()) {
       // The S-worker may have restarted or moved: a fresh map and fresh channels.
       for (auto* p : retry) pool_->Forget(p->ep);
-      Status rs = map_->Refresh(true);
+      Status rs = map_->Refresh(failed_at);
       if (!rs.ok()) LOG_WARN("cluster map refresh failed: {}", rs.ToString());
       for (auto* p : retry) StartOne(*p);
       for (auto* p : retry) {
