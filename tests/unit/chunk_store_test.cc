@@ -17,6 +17,10 @@
 #include "common/checksum.h"
 #include "common/layout.h"
 #include "file_chunk_store.h"
+#include "meta_link.h"
+#include "rpc/channel_pool.h"
+#include "storage_service.h"
+#include "target.h"
 
 namespace cfs::storage {
 namespace {
@@ -312,6 +316,304 @@ TEST(ChunkStoreFull, EnospcIsCleanAndAcknowledgedDataStaysReadable) {
     ASSERT_TRUE(st.Truncate(1, acked.size()).ok());
     ASSERT_TRUE(st.Write(2, 0, "after").ok());
   }
+}
+
+// ---- the service over real TCP ----
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = Target::Open(dir_.path(), "worker-uuid-1");
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    std::vector<std::unique_ptr<Target>> ts;
+    ts.push_back(std::move(*t));
+    service_ = std::make_unique<StorageService>(std::move(ts));
+    ASSERT_TRUE(service_->SetTargetId(0, 7).ok());
+    auto tr = rpc::MakeTransport("tcp");
+    ASSERT_TRUE(tr.ok());
+    transport_ = *tr;
+    ASSERT_TRUE(service_->Start(*transport_, "127.0.0.1", 0, 8).ok());
+    ep_ = rpc::Endpoint{"127.0.0.1", service_->port()};
+    pool_ = std::make_unique<rpc::ChannelPool>(transport_, 2);
+  }
+  Status Write(uint32_t target, uint64_t ino, uint64_t off, const std::string& d, int64_t len = -1) {
+    pb::UnitIo io;
+    io.set_ino(ino);
+    io.set_target_id(target);
+    io.set_offset(off);
+    io.set_length(len < 0 ? d.size() : static_cast<uint64_t>(len));
+    pb::Empty resp;
+    rpc::CallSpec spec;
+    spec.method = pb::WRITE_UNIT;
+    spec.request = &io;
+    spec.response = &resp;
+    spec.bulk_out = {rpc::ConstBuf{d.data(), d.size()}};
+    return pool_->Call(ep_, spec);
+  }
+  Status Read(uint32_t target, uint64_t ino, uint64_t off, uint64_t len, std::string* out) {
+    pb::UnitIo io;
+    io.set_ino(ino);
+    io.set_target_id(target);
+    io.set_offset(off);
+    io.set_length(len);
+    out->assign(len, '\xAA');
+    rpc::CallSpec spec;
+    spec.method = pb::READ_UNIT;
+    spec.request = &io;
+    spec.bulk_in = out->data();
+    spec.bulk_in_cap = len;
+    auto call = pool_->Start(ep_, spec);
+    Status st = call->Wait();
+    if (st.ok()) {
+      EXPECT_EQ(call->bulk_in_len(), len);
+    }
+    return st;
+  }
+  Status Object(pb::Method m, uint64_t ino, uint64_t size = 0, uint32_t target = 7) {
+    pb::ObjectRequest req;
+    req.set_ino(ino);
+    req.set_target_id(target);
+    req.set_size(size);
+    pb::Empty resp;
+    rpc::CallSpec spec;
+    spec.method = m;
+    spec.request = &req;
+    spec.response = &resp;
+    return pool_->Call(ep_, spec);
+  }
+  TempDir dir_;
+  std::unique_ptr<StorageService> service_;
+  std::shared_ptr<rpc::Transport> transport_;
+  std::unique_ptr<rpc::ChannelPool> pool_;
+  rpc::Endpoint ep_;
+};
+
+TEST_F(ServiceTest, WriteReadOverTcp) {
+  std::string d = Pattern(3 * kB + 777, 20);
+  ASSERT_TRUE(Write(7, 99, 12345, d).ok());
+  std::string out;
+  ASSERT_TRUE(Read(7, 99, 12345, d.size(), &out).ok());
+  EXPECT_EQ(out, d);
+  // Holes and past the end are zeros; a 1 MiB read of a sparse region.
+  ASSERT_TRUE(Read(7, 99, 0, 1 << 20, &out).ok());
+  EXPECT_EQ(out.substr(0, 12345), std::string(12345, '\0'));
+  EXPECT_EQ(out.substr(12345, d.size()), d);
+  EXPECT_EQ(out.substr(12345 + d.size()), std::string((1 << 20) - 12345 - d.size(), '\0'));
+  // Many writes in parallel from threads, then read back by content.
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 6; t++)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 5; i++) {
+        std::string p = Pattern(256 << 10, t * 100 + i);
+        EXPECT_TRUE(Write(7, 1000 + t, uint64_t(i) * (256 << 10), p).ok());
+      }
+    });
+  for (auto& t : ts) t.join();
+  for (int t = 0; t < 6; t++)
+    for (int i = 0; i < 5; i++) {
+      ASSERT_TRUE(Read(7, 1000 + t, uint64_t(i) * (256 << 10), 256 << 10, &out).ok());
+      EXPECT_EQ(out, Pattern(256 << 10, t * 100 + i));
+    }
+}
+
+TEST_F(ServiceTest, ErrorsAreClear) {
+  Status st = Write(8, 1, 0, "abc");
+  EXPECT_EQ(st.err(), ENOENT);
+  EXPECT_NE(st.message().find("unknown target 8"), std::string::npos) << st.message();
+  std::string out;
+  EXPECT_EQ(Read(8, 1, 0, 10, &out).err(), ENOENT);
+  st = Write(7, 1, 0, "abc", 5);  // length disagrees with the bulk
+  EXPECT_EQ(st.err(), EINVAL);
+  st = Read(7, 1, 0, kMaxIoBytes + 1, &out);
+  EXPECT_EQ(st.err(), EINVAL);
+  EXPECT_EQ(Object(pb::DELETE_OBJECT, 1, 0, 9).err(), ENOENT);
+}
+
+TEST_F(ServiceTest, CorruptionTruncateFsyncDeleteStats) {
+  std::string d = Pattern(2 * kB, 21);
+  ASSERT_TRUE(Write(7, 5, 0, d).ok());
+  ASSERT_TRUE(Object(pb::FSYNC_OBJECT, 5).ok());
+  auto* store = dynamic_cast<FileChunkStore*>(&service_->target(0).store());
+  ASSERT_NE(store, nullptr);
+  {
+    int fd = ::open(store->ObjectPath(5).c_str(), O_WRONLY);
+    char c = static_cast<char>(d[kB + 1] ^ 1);
+    ASSERT_EQ(::pwrite(fd, &c, 1, kB + 1), 1);
+    ::close(fd);
+  }
+  std::string out;
+  Status st = Read(7, 5, 0, 2 * kB, &out);
+  EXPECT_EQ(st.err(), EBADMSG);
+  EXPECT_NE(st.message().find("checksum mismatch"), std::string::npos);
+  ASSERT_TRUE(Read(7, 5, 0, kB, &out).ok());
+  EXPECT_EQ(out, d.substr(0, kB));
+  // Truncating away the bad block heals the object.
+  ASSERT_TRUE(Object(pb::TRUNCATE_OBJECT, 5, 1000).ok());
+  ASSERT_TRUE(Read(7, 5, 0, 2 * kB, &out).ok());
+  EXPECT_EQ(out, d.substr(0, 1000) + std::string(2 * kB - 1000, '\0'));
+  ASSERT_TRUE(Object(pb::DELETE_OBJECT, 5).ok());
+  EXPECT_FALSE(fs::exists(store->ObjectPath(5)));
+  ASSERT_TRUE(Object(pb::DELETE_OBJECT, 5).ok());
+
+  pb::Empty req;
+  pb::TargetStatsResponse resp;
+  rpc::CallSpec spec;
+  spec.method = pb::TARGET_STATS;
+  spec.request = &req;
+  spec.response = &resp;
+  ASSERT_TRUE(pool_->Call(ep_, spec).ok());
+  ASSERT_EQ(resp.targets_size(), 1);
+  EXPECT_EQ(resp.targets(0).id(), 7u);
+  EXPECT_EQ(resp.targets(0).path(), dir_.path());
+  EXPECT_GT(resp.targets(0).capacity(), 0u);
+  EXPECT_LE(resp.targets(0).free(), resp.targets(0).capacity());
+}
+
+// ---- targets and the M-worker link ----
+
+TEST(TargetTest, IdentityPersistsAndBadDirsFail) {
+  TempDir dir;
+  std::string uuid;
+  {
+    auto t = Target::Open(dir.path(), "w1");
+    ASSERT_TRUE(t.ok());
+    uuid = (*t)->uuid();
+    EXPECT_EQ(uuid.size(), 36u);
+    EXPECT_EQ((*t)->id(), 0u);
+    ASSERT_TRUE((*t)->SetId(42).ok());
+  }
+  EXPECT_EQ(ResolveWorkerUuid({"/nonexistent", dir.path()}), "w1");
+  auto t = Target::Open(dir.path(), "w1");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->uuid(), uuid);
+  EXPECT_EQ((*t)->id(), 42u);
+
+  auto missing = Target::Open(dir.path() + "/nope", "w1");
+  EXPECT_EQ(missing.status().err(), ENOENT);
+  EXPECT_NE(missing.status().message().find("does not exist"), std::string::npos);
+  auto notdir = Target::Open(dir.path() + "/TARGET", "w1");
+  EXPECT_EQ(notdir.status().err(), ENOTDIR);
+  EXPECT_NE(NewUuid(), NewUuid());
+}
+
+// A minimal M-worker speaking REGISTER_WORKER and HEARTBEAT on a real server.
+class FakeMeta {
+ public:
+  explicit FakeMeta(rpc::Transport& tr, uint16_t port = 0) : server_(tr.NewServer(2)) {
+    server_->Register(pb::REGISTER_WORKER,
+                      rpc::Typed<pb::RegisterWorkerRequest, pb::RegisterWorkerResponse>(
+                          [this](const pb::RegisterWorkerRequest& req, pb::RegisterWorkerResponse* resp) {
+                            std::lock_guard<std::mutex> g(mu);
+                            last = req;
+                            registers++;
+                            known = true;
+                            resp->set_worker_id(3);
+                            for (int i = 0; i < req.targets_size(); i++) {
+                              *resp->add_targets() = req.targets(i);
+                              resp->mutable_targets(i)->set_id(100 + i);
+                            }
+                            return Status::OK();
+                          }));
+    server_->Register(pb::HEARTBEAT, rpc::Typed<pb::HeartbeatRequest, pb::HeartbeatResponse>(
+                                         [this](const pb::HeartbeatRequest& req, pb::HeartbeatResponse* resp) {
+                                           std::lock_guard<std::mutex> g(mu);
+                                           heartbeats++;
+                                           resp->set_reregister(!known || req.worker_id() != 3);
+                                           return Status::OK();
+                                         }));
+    EXPECT_TRUE(server_->Start("127.0.0.1", port).ok());
+  }
+  uint16_t port() const { return server_->port(); }
+  int Registers() {
+    std::lock_guard<std::mutex> g(mu);
+    return registers;
+  }
+  std::mutex mu;
+  pb::RegisterWorkerRequest last;
+  int registers = 0, heartbeats = 0;
+  bool known = false;
+
+ private:
+  std::unique_ptr<rpc::Server> server_;
+};
+
+bool WaitFor(const std::function<bool()>& f, int ms = 10000) {
+  for (int i = 0; i < ms / 20; i++) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+TEST(MetaLinkTest, RegistersHeartbeatsAndReregisters) {
+  TempDir a, b;
+  std::vector<std::unique_ptr<Target>> ts;
+  ts.push_back(std::move(*Target::Open(a.path(), "wu")));
+  ts.push_back(std::move(*Target::Open(b.path(), "wu")));
+  StorageService service(std::move(ts));
+  auto tr = *rpc::MakeTransport("tcp");
+  ASSERT_TRUE(service.Start(*tr, "127.0.0.1", 0, 4).ok());
+
+  // The M-worker is down at first: the link keeps trying in the background.
+  auto probe = std::make_unique<FakeMeta>(*tr);
+  uint16_t meta_port = probe->port();
+  probe.reset();
+  MetaLinkOptions lo;
+  lo.meta = {rpc::Endpoint{"127.0.0.1", meta_port}};
+  lo.worker_uuid = "wu";
+  lo.host = "127.0.0.1";
+  lo.port = service.port();
+  lo.interval = std::chrono::milliseconds(100);
+  MetaLink link(lo, &service, tr);
+  link.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_FALSE(link.registered());
+
+  auto meta = std::make_unique<FakeMeta>(*tr, meta_port);
+  ASSERT_TRUE(link.WaitRegistered(std::chrono::seconds(10)));
+  EXPECT_EQ(link.worker_id(), 3u);
+  EXPECT_EQ(service.target(0).id(), 100u);
+  EXPECT_EQ(service.target(1).id(), 101u);
+  {
+    std::lock_guard<std::mutex> g(meta->mu);
+    EXPECT_EQ(meta->last.worker_uuid(), "wu");
+    EXPECT_EQ(meta->last.port(), service.port());
+    ASSERT_EQ(meta->last.targets_size(), 2);
+    EXPECT_EQ(meta->last.targets(0).uuid(), service.target(0).uuid());
+    EXPECT_GT(meta->last.targets(0).capacity(), 0u);
+  }
+  EXPECT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> g(meta->mu);
+    return meta->heartbeats >= 3;
+  }));
+  // The ids are served: an I/O to target 101 works, to 102 does not.
+  rpc::ChannelPool pool(tr, 1);
+  pb::UnitIo io;
+  io.set_ino(1);
+  io.set_target_id(101);
+  io.set_length(3);
+  rpc::CallSpec spec;
+  spec.method = pb::WRITE_UNIT;
+  spec.request = &io;
+  spec.bulk_out = {rpc::ConstBuf{"abc", 3}};
+  EXPECT_TRUE(pool.Call({"127.0.0.1", service.port()}, spec).ok());
+  io.set_target_id(102);
+  EXPECT_EQ(pool.Call({"127.0.0.1", service.port()}, spec).err(), ENOENT);
+
+  // The M-worker forgets us: reregister.
+  {
+    std::lock_guard<std::mutex> g(meta->mu);
+    meta->known = false;
+  }
+  EXPECT_TRUE(WaitFor([&] { return meta->Registers() >= 2; }));
+  // The M-worker restarts: register again with the new one.
+  meta.reset();
+  meta = std::make_unique<FakeMeta>(*tr, meta_port);
+  EXPECT_TRUE(WaitFor([&] { return meta->Registers() >= 1; }));
+  link.Stop();
+  // Ids are remembered in TARGET across restarts.
+  EXPECT_EQ(Target::Open(a.path(), "wu").value()->id(), 100u);
+  service.Stop();
 }
 
 }  // namespace
