@@ -4,12 +4,17 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli_common.h"
+#include "common/logging.h"
 
 int main(int argc, char** argv) {
   using namespace cfs::tools;
   signal(SIGPIPE, SIG_IGN);
+  // Library logs go to stderr so that stdout (tables, --json) stays clean.
+  const char* level = std::getenv("CFS_LOG_LEVEL");
+  cfs::InitLogging("cfs", "", level && *level ? level : "warn");
   CLI::App app{"cfs: status and administration of a CFS cluster, and a local cluster launcher.\n"
                "The cluster is found from --cluster HOST:PORT, else $CFS_CLUSTER, else the cfs mount\n"
                "holding a PATH argument or --mount DIR."};
