@@ -61,8 +61,18 @@ int main(int argc, char** argv) {
 
   cfs::meta::MetaOptions mo;
   uint32_t k = 0, m = 0;
-  if (cfs::Status s = cfs::ParseStripe(stripe, &k, &m); !s.ok())
-    return Fail("--default-stripe: " + s.message());
+  // "K+M" or "K"; K = 0 is allowed here (all up targets), so not cfs::ParseStripe.
+  {
+    size_t plus = stripe.find('+');
+    std::string ks = stripe.substr(0, plus), ms = plus == std::string::npos ? "0" : stripe.substr(plus + 1);
+    auto digits = [](const std::string& x) {
+      return !x.empty() && x.size() < 4 && x.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (!digits(ks) || !digits(ms)) return Fail("--default-stripe: expected K+M such as 4+0, got \"" + stripe + "\"");
+    k = static_cast<uint32_t>(std::stoul(ks));
+    m = static_cast<uint32_t>(std::stoul(ms));
+    if (k > cfs::kMaxDataUnits) return Fail("--default-stripe: K must be 0.." + std::to_string(cfs::kMaxDataUnits));
+  }
   auto unit_bytes = cfs::ParseSize(unit);
   if (!unit_bytes.ok()) return Fail("--default-unit: " + unit_bytes.status().message());
   if (*unit_bytes > UINT32_MAX) return Fail("--default-unit: too large");
