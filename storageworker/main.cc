@@ -27,8 +27,28 @@ void RaiseFdLimit() {
   }
 }
 
+// HOST:PORT where PORT may be 0 (any free port), unlike Endpoint::Parse.
+cfs::Result<cfs::rpc::Endpoint> ParseListen(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return cfs::Status::Invalid("want HOST:PORT");
+  cfs::rpc::Endpoint ep;
+  ep.host = s.substr(0, colon);
+  if (ep.host.size() > 2 && ep.host.front() == '[' && ep.host.back() == ']')
+    ep.host = ep.host.substr(1, ep.host.size() - 2);
+  const std::string port = s.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535)
+    return cfs::Status::Invalid("bad port '" + port + "'");
+  ep.port = static_cast<uint16_t>(std::stoul(port));
+  return ep;
+}
+
+bool g_log_to_file = false;
+
+// Start-up errors go to stderr (the launcher shows them) and to the log file.
 int Fail(const std::string& what) {
-  LOG_ERROR("{}", what);
+  if (g_log_to_file) LOG_ERROR("{}", what);
   std::cerr << "cfs-storage: " << what << "\n";
   return 1;
 }
@@ -72,11 +92,12 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   InitLogging("cfs-storage", log_file, log_level);
+  g_log_to_file = !log_file.empty();
   RaiseFdLimit();
 
   auto meta_eps = storage::MetaLink::ParseAddresses(meta);
   if (!meta_eps.ok()) return Fail("--meta: " + meta_eps.status().message());
-  auto listen_ep = rpc::Endpoint::Parse(listen);
+  auto listen_ep = ParseListen(listen);
   if (!listen_ep.ok()) return Fail("--listen '" + listen + "': " + listen_ep.status().message());
   if (advertise.empty())
     advertise = (listen_ep->host == "0.0.0.0" || listen_ep->host.empty()) ? "127.0.0.1" : listen_ep->host;
@@ -85,7 +106,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<storage::Target>> targets;
   for (const auto& d : target_dirs) {
     auto t = storage::Target::Open(d, worker_uuid, storage::FileChunkStoreOptions{max_open});
-    if (!t.ok()) return Fail("target " + d + ": " + t.status().ToString());
+    if (!t.ok()) return Fail(t.status().ToString());
     LOG_INFO("target path={} uuid={} id={}", (*t)->path(), (*t)->uuid(), (*t)->id());
     targets.push_back(std::move(*t));
   }
@@ -109,7 +130,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<MetricsServer> metrics_server;
   if (!metrics.empty()) {
     metrics_server = std::make_unique<MetricsServer>();
-    auto ep = rpc::Endpoint::Parse(metrics);
+    auto ep = ParseListen(metrics);
     if (!ep.ok()) return Fail("--metrics '" + metrics + "': " + ep.status().message());
     st = metrics_server->Start(ep->host, ep->port);
     if (!st.ok()) return Fail("metrics on " + metrics + ": " + st.ToString());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -72,8 +73,13 @@ std::string ResolveWorkerUuid(const std::vector<std::string>& dirs) {
   return NewUuid();
 }
 
-Result<std::unique_ptr<Target>> Target::Open(const std::string& dir, const std::string& worker_uuid,
+Result<std::unique_ptr<Target>> Target::Open(const std::string& dir_arg, const std::string& worker_uuid,
                                              FileChunkStoreOptions opts) {
+  // Absolute, so that logs and the M-worker's map name it unambiguously.
+  std::error_code ec;
+  std::string dir = std::filesystem::absolute(dir_arg, ec).lexically_normal().string();
+  if (ec || dir.empty()) dir = dir_arg;
+  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
     int e = errno;
