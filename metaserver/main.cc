@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   bool check = false;
   app.set_config("--config", "", "read options from this config file (key = value)");
   app.add_option("--listen", listen, "address to serve RPCs on, HOST:PORT")->capture_default_str();
-  app.add_option("--db", db, "metadata directory (RocksDB); created if missing")->required();
+  // Checked after parsing (not ->required()) so that an unknown option is what gets reported.
+  app.add_option("--db", db, "metadata directory (RocksDB); created if missing (required)");
   app.add_option("--metrics", metrics, "serve Prometheus metrics at http://HOST:PORT/metrics");
   app.add_option("--log", log_file, "log file (default: stderr)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "RPC handler threads")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_flag("--check", check, "check the namespace in --db for consistency and exit (0 = consistent)");
   CLI11_PARSE(app, argc, argv);
+
+  if (db.empty()) return Fail("--db DIR is required (run with --help for more information)");
 
   cfs::meta::MetaOptions mo;
   uint32_t k = 0, m = 0;
@@ -101,7 +104,10 @@ int main(int argc, char** argv) {
     ro.create_if_missing = false;
     cfs::InitLogging("cfs-meta", log_file, "warn");
     auto ns = cfs::meta::RocksNamespace::Open(db, ro);
-    if (!ns.ok()) return Fail(ns.status().ToString());
+    if (!ns.ok()) {
+      bool locked = ns.status().message().find("lock") != std::string::npos;
+      return Fail(ns.status().ToString() + (locked ? " (is cfs-meta running on this --db? stop it first)" : ""));
+    }
     std::string report;
     cfs::Status s = (*ns)->CheckConsistency(&report);
     auto c = (*ns)->Counters();
@@ -143,7 +149,12 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   auto ns = cfs::meta::RocksNamespace::Open(db, ro);
-  if (!ns.ok()) return Fail(ns.status().ToString());
+  if (!ns.ok()) {
+    std::string hint = ns.status().message().find("lock") != std::string::npos
+                           ? " (is another cfs-meta using this --db?)"
+                           : "";
+    return Fail(ns.status().ToString() + hint);
+  }
 
   std::unique_ptr<cfs::MetricsServer> metrics_server;
   if (!metrics.empty()) {
