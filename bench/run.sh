@@ -30,6 +30,8 @@ JOBS="seq-write-1job seq-read-1job seq-write-4jobs seq-read-4jobs rand-write-4k 
 export RUNTIME=15 SEQ_SIZE_1=2g SEQ_SIZE_4=512m RAND_SIZE=1g MD_FILES=2000 MAX_RUNTIME=120
 CFS_WORKERS=6
 BINDFS_OPTS=${BINDFS_OPTS:---multithreaded}
+# max_read: libfuse 3.14 refuses an init() max_read without the mount option.
+CFS_FUSE_OPTIONS=${CFS_FUSE_OPTIONS:-max_read=1048576}
 
 usage() { sed -n '2,18p' "$0"; }
 while [ $# -gt 0 ]; do
@@ -102,7 +104,8 @@ setup_cfs() {
   [ -x "$CFS_BIN" ] || { log "$CFS_BIN not found: build CFS first (cmake -S $REPO -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $BUILD)"; return 1; }
   down_cfs
   mkdir -p "$CFS_MNT"
-  timeout 120 "$CFS_BIN" local up --dir "$CFS_DIR" --mount "$CFS_MNT" --workers "$CFS_WORKERS" >"$OUT/log/cfs-up.log" 2>&1 \
+  timeout 120 "$CFS_BIN" local up --dir "$CFS_DIR" --mount "$CFS_MNT" --workers "$CFS_WORKERS" \
+      ${CFS_FUSE_OPTIONS:+--fuse-options "$CFS_FUSE_OPTIONS"} >"$OUT/log/cfs-up.log" 2>&1 \
     || { log "cfs local up failed (see $OUT/log/cfs-up.log): $(tail -3 "$OUT/log/cfs-up.log")"; return 1; }
   mountpoint -q "$CFS_MNT" || { log "cfs local up returned 0 but $CFS_MNT is not a mount point"; return 1; }
   touch "$CFS_MNT/.probe" && rm -f "$CFS_MNT/.probe" || { log "CFS mount does not accept a create"; return 1; }
@@ -169,6 +172,7 @@ status=0
   echo "  \"mem_gib\": $(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo),"
   echo "  \"fio\": \"$(fio --version)\","
   echo "  \"bindfs_opts\": \"$BINDFS_OPTS\","
+  echo "  \"cfs_fuse_options\": \"$CFS_FUSE_OPTIONS\","
   echo "  \"cfs_commit\": \"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)\","
   echo "  \"quick\": $QUICK,"
   echo "  \"params\": {\"runtime\": $RUNTIME, \"seq_size_1\": \"$SEQ_SIZE_1\", \"seq_size_4\": \"$SEQ_SIZE_4\", \"rand_size\": \"$RAND_SIZE\", \"md_files_per_job\": $MD_FILES}"
