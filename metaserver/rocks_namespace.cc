@@ -233,11 +233,7 @@ Status RocksNamespace::Init(const std::string& dir, const RocksOptions& opts) {
   dbo.max_background_jobs = 2;
   dbo.keep_log_file_num = 4;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* n : kCfNames) {
-    rocksdb::ColumnFamilyOptions cfo;
-    cfo.OptimizeForPointLookup(64);
-    cfs.emplace_back(n, cfo);
-  }
+  for (const char* n : kCfNames) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(dbo, dir, cfs, &handles_, &raw);
   if (!s.ok()) return FromRocks(s, "open metadata db " + dir);
@@ -309,6 +305,12 @@ RocksNamespace::~RocksNamespace() {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
   }
+}
+
+Status RocksNamespace::FlushMemtables() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(db_->Flush(fo, handles_), "flush");
 }
 
 Result<uint64_t> RocksNamespace::WriteLocked(rocksdb::WriteBatch* batch) {

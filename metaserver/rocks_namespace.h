@@ -70,6 +70,9 @@ class RocksNamespace : public NamespaceStore {
   NamespaceCounters Counters() override;
   Status CheckConsistency(std::string* report) override;
 
+  // Writes the memtables to SST files (tests: exercise reads from SSTs).
+  Status FlushMemtables();
+
   // The dentry hash of a name: 63 bits, >= 3 (0..2 are ".", ".." and "start").
   static uint64_t NameHash(const std::string& name);
 

@@ -463,7 +463,10 @@ TEST_F(NamespaceTest, PersistsAcrossReopen) {
   dl.set_k(3);
   ASSERT_TRUE(ns_->SetDirLayout(d.ino(), dl).ok());
   ASSERT_TRUE(ns_->PutState({{"w/abc", "hello"}}).ok());
+  for (int i = 0; i < 50; i++) Create(d.ino(), "many" + std::to_string(i));
+  ASSERT_TRUE(ns_->FlushMemtables().ok());  // read back from SST files, not the WAL
   Reopen();
+  EXPECT_EQ(List(d.ino()).size(), 51u);
   EXPECT_EQ(ns_->Lookup(d.ino(), "f")->ino(), f.ino());
   EXPECT_EQ(*ns_->GetXattr(f.ino(), "user.k"), "v");
   EXPECT_EQ(**ns_->GetState("w/abc"), "hello");
@@ -476,7 +479,7 @@ TEST_F(NamespaceTest, PersistsAcrossReopen) {
   pb::Attr sub = Mkdir(d.ino(), "sub");
   EXPECT_EQ(Create(sub.ino(), "h").layout().k(), 3u);
   auto c = ns_->Counters();
-  EXPECT_EQ(c.files, 3u);
+  EXPECT_EQ(c.files, 53u);
   EXPECT_EQ(c.directories, 3u);
   ExpectConsistent();
 }
