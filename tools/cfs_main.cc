@@ -28,6 +28,20 @@ int main(int argc, char** argv) {
   AddGetstripeCommand(app, &action);
   AddSetstripeCommand(app, &action);
   AddLocalCommand(app, &action);
+  // CLI11 would only say "a subcommand is required" for a misspelt command.
+  for (int i = 1, depth = 0; i < argc && depth < 2; i++, depth++) {
+    std::string a = argv[i];
+    if (a.empty() || a[0] == '-') break;
+    CLI::App* level = depth == 0 ? &app : app.get_subcommand(argv[1]);
+    bool known = false;
+    std::string names;
+    for (CLI::App* sub : level->get_subcommands({})) {
+      known |= sub->get_name() == a;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (level->get_subcommands({}).empty()) break;
+    if (!known) return UsageError("unknown command '" + a + "' (commands: " + names + ")");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -70,7 +70,8 @@ LocalLauncher::LocalLauncher(std::string dir, std::chrono::seconds timeout)
     : paths_{AbsoluteNoFollow(dir)}, timeout_(timeout) {}
 
 std::string LocalLauncher::LogTail(const std::string& log) const {
-  std::string t = TailFile(log, 25);
+  auto it = log_start_.find(log);
+  std::string t = TailFile(log, 25, it == log_start_.end() ? 0 : it->second);
   if (t.empty()) return "  (log " + log + " is empty)\n";
   std::string out = "--- last lines of " + log + " ---\n" + t;
   if (out.back() != '\n') out += "\n";
@@ -181,6 +182,7 @@ Result<pid_t> LocalLauncher::SpawnMeta(const LocalConfig& cfg) {
                                    "--log-level", cfg.log_level,
                                    "--default-stripe", cfg.stripe(),
                                    "--default-unit", std::to_string(cfg.unit)};
+  log_start_[paths_.meta_log()] = FileSize(paths_.meta_log());
   auto pid = SpawnDaemon(argv, paths_.meta_log());
   if (!pid.ok()) return pid.status();
   CFS_RETURN_IF_ERROR(WriteFileAtomic(paths_.meta_pid(), std::to_string(*pid) + "\n"));
@@ -199,6 +201,7 @@ Result<pid_t> LocalLauncher::SpawnWorker(const LocalConfig& cfg, int i) {
       "--metrics", "127.0.0.1:" + std::to_string(cfg.worker_metrics_ports[i]),
       "--log", paths_.worker_log(i),
       "--log-level", cfg.log_level};
+  log_start_[paths_.worker_log(i)] = FileSize(paths_.worker_log(i));
   auto pid = SpawnDaemon(argv, paths_.worker_log(i));
   if (!pid.ok()) return pid.status();
   CFS_RETURN_IF_ERROR(WriteFileAtomic(paths_.worker_pid(i), std::to_string(*pid) + "\n"));
@@ -214,6 +217,7 @@ Result<pid_t> LocalLauncher::SpawnFuse(const LocalConfig& cfg) {
     argv.push_back("-o");
     argv.push_back(cfg.fuse_options);
   }
+  log_start_[paths_.fuse_log()] = FileSize(paths_.fuse_log());
   auto pid = SpawnDaemon(argv, paths_.fuse_log());
   if (!pid.ok()) return pid.status();
   CFS_RETURN_IF_ERROR(WriteFileAtomic(paths_.fuse_pid(), std::to_string(*pid) + "\n"));
@@ -359,12 +363,13 @@ int LocalLauncher::Up(const UpFlags& flags) {
   std::vector<pid_t> started;
   bool mounted_here = false;
   auto fail = [&](const std::string& what, const Status& s) {
+    int rc = Fail(what, s);
     if (mounted_here) (void)Unmount(cfg.mount);
     std::reverse(started.begin(), started.end());
     StopProcesses(started, 10s);
     if (!started.empty())
       std::fprintf(stderr, "cfs: stopped the %zu daemon(s) this run had started\n", started.size());
-    return Fail(what, s);
+    return rc;
   };
 
   // M-worker.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "local_config.h"
@@ -48,6 +49,9 @@ class LocalLauncher {
   // Tail of a daemon's log, for failure messages.
   std::string LogTail(const std::string& log) const;
 
+  // Where each log ended when this run started its daemon: failure reports
+  // show only what that daemon wrote.
+  std::map<std::string, uint64_t> log_start_;
   LocalPaths paths_;
   std::chrono::seconds timeout_;
 };

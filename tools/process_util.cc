@@ -223,10 +223,15 @@ Result<std::vector<uint16_t>> FreePorts(size_t n) {
   return ports;
 }
 
-std::string TailFile(const std::string& path, size_t lines) {
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+std::string TailFile(const std::string& path, size_t lines, uint64_t from) {
   auto content = ReadWholeFile(path);
   if (!content.ok()) return "";
-  const std::string& s = *content;
+  const std::string s = from < content->size() ? content->substr(from) : std::string();
   size_t pos = s.size();
   if (pos > 0 && s[pos - 1] == '\n') pos--;
   for (size_t seen = 0; pos > 0; pos--) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,9 @@ int RunProgram(const std::vector<std::string>& argv, std::string* output);
 // `n` distinct free TCP ports on 127.0.0.1 (bound to port 0 together, then released).
 Result<std::vector<uint16_t>> FreePorts(size_t n);
 
-// Last `lines` lines of a text file ("" if unreadable).
-std::string TailFile(const std::string& path, size_t lines);
+// Last `lines` lines of a text file from byte `from` on ("" if unreadable).
+std::string TailFile(const std::string& path, size_t lines, uint64_t from = 0);
+// Size of a file, 0 if missing.
+uint64_t FileSize(const std::string& path);
 
 }  // namespace cfs::tools
