@@ -1,0 +1,110 @@
+#include "integration/test_util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "integration/cluster_fixture.h"
+
+namespace cfs::test {
+
+std::string DropCaches() {
+  sync();
+  int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+  if (fd < 0) return std::string("open /proc/sys/vm/drop_caches: ") + strerror(errno);
+  ssize_t n = write(fd, "3\n", 2);
+  int e = errno;
+  close(fd);
+  if (n != 2) return std::string("write /proc/sys/vm/drop_caches: ") + strerror(e);
+  return "";
+}
+
+std::string ReadFileStr(const std::string& path, bool* ok) {
+  std::ifstream f(path, std::ios::binary);
+  if (ok) *ok = static_cast<bool>(f);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool WriteFileStr(const std::string& path, const std::string& content) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return false;
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = write(fd, content.data() + off, content.size() - off);
+    if (n <= 0) {
+      close(fd);
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return close(fd) == 0;
+}
+
+std::vector<std::string> ListDir(const std::string& path, int* err) {
+  std::vector<std::string> out;
+  if (err) *err = 0;
+  DIR* d = opendir(path.c_str());
+  if (!d) {
+    if (err) *err = errno;
+    return out;
+  }
+  errno = 0;
+  while (struct dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
+    errno = 0;
+  }
+  if (errno && err) *err = errno;
+  closedir(d);
+  return out;
+}
+
+uint16_t UnusedPort() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(s);
+    return 1;  // port 1: nothing listens there either
+  }
+  close(s);  // bound but never listened: connecting is refused
+  return ntohs(a.sin_port);
+}
+
+static void Walk(const std::string& dir, std::vector<std::string>* out) {
+  for (const auto& name : ListDir(dir)) {
+    std::string p = dir + "/" + name;
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode))
+      Walk(p, out);
+    else if (S_ISREG(st.st_mode))
+      out->push_back(p);
+  }
+}
+
+std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  Walk(dir, &out);
+  return out;
+}
+
+int RunWithTimeout(int secs, const std::string& cmd, std::string* output) {
+  return Run("timeout -k 5 " + std::to_string(secs) + " " + cmd, output);
+}
+
+}  // namespace cfs::test
