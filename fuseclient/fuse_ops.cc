@@ -131,8 +131,9 @@ bool XattrNamespaceOk(fuse_req_t req, const char* name) {
 void Init(void* userdata, fuse_conn_info* conn) {
   // 1 MiB per READ and WRITE request: libfuse sizes its buffers for 256 pages
   // and sends max_pages to the kernel from max_write.
+  // (conn->max_read must stay as the max_read mount option left it, or libfuse
+  // fails INIT; reads are bounded by max_pages, 1 MiB, anyway.)
   conn->max_write = 1 << 20;
-  conn->max_read = 1 << 20;
   conn->max_readahead = 1 << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
@@ -148,6 +149,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // Page cache is write-through: a write reaches us (and so the cluster)
   // before write(2) returns, which keeps close-to-open simple.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  static_cast<FuseContext*>(userdata)->initialized = true;
   LOG_INFO("fuse connection up proto={}.{} max_write={} max_readahead={}", conn->proto_major,
            conn->proto_minor, conn->max_write, conn->max_readahead);
 }

@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -21,6 +22,8 @@ struct FuseContext {
   // Parent of directories we have seen, for the ".." entry of readdir.
   std::mutex mu;
   std::unordered_map<uint64_t, uint64_t> dir_parent;
+  // Set once INIT has been answered (the kernel then has our limits).
+  std::atomic<bool> initialized{false};
 };
 
 const fuse_lowlevel_ops* CfsFuseOps();

@@ -224,12 +224,24 @@ TEST_F(FuseOps, MkdirRmdirReaddir) {
   ASSERT_NE(nullptr, dp);
   while (dirent* e = readdir(dp)) {
     std::string n = e->d_name;
-    if (n == "a") EXPECT_EQ(DT_REG, e->d_type);
-    if (n == "sub") EXPECT_EQ(DT_DIR, e->d_type);
-    if (n == "ln") EXPECT_EQ(DT_LNK, e->d_type);
-    if (n == ".") EXPECT_EQ(Stat(P("d")).st_ino, e->d_ino);
-    if (n == "..") EXPECT_EQ(Stat(dir_).st_ino, e->d_ino);
-    if (n == "a") EXPECT_EQ(Stat(P("d/a")).st_ino, e->d_ino);
+    if (n == "a") {
+      EXPECT_EQ(DT_REG, e->d_type);
+    }
+    if (n == "sub") {
+      EXPECT_EQ(DT_DIR, e->d_type);
+    }
+    if (n == "ln") {
+      EXPECT_EQ(DT_LNK, e->d_type);
+    }
+    if (n == ".") {
+      EXPECT_EQ(Stat(P("d")).st_ino, e->d_ino);
+    }
+    if (n == "..") {
+      EXPECT_EQ(Stat(dir_).st_ino, e->d_ino);
+    }
+    if (n == "a") {
+      EXPECT_EQ(Stat(P("d/a")).st_ino, e->d_ino);
+    }
   }
   closedir(dp);
   EXPECT_EQ(3u, Stat(P("d")).st_nlink);  // ".", its name, sub's ".."
@@ -661,10 +673,10 @@ TEST_F(FuseOps, FsyncFlushAndSeeWrites) {
   ASSERT_GE(dfd, 0);
   EXPECT_EQ(0, fsync(dfd));
   close(dfd);
-  // The M-worker knows the size (cfs CLI sees it through its own client).
+  // The file has a layout the CLI can show, through its own client.
   std::string out;
   std::string rel = dir_.substr(cluster_->mnt().size());
-  EXPECT_EQ(0, cluster_->Cfs("getstripe " + rel, &out)) << out;
+  EXPECT_EQ(0, cluster_->Cfs("getstripe " + rel + "/f", &out)) << out;
 }
 
 TEST_F(FuseOps, SecondMountSeesSameFilesCloseToOpen) {
@@ -672,7 +684,7 @@ TEST_F(FuseOps, SecondMountSeesSameFilesCloseToOpen) {
   ASSERT_EQ(0, mkdir(mnt2.c_str(), 0755));
   std::string out;
   // The helper mount(8) runs, called as mount(8) calls it.
-  ASSERT_EQ(0, Run(Bin("mount.cfs") + " " + cluster_->MetaAddr() + " " + mnt2 +
+  ASSERT_EQ(0, cfs::test::Run(Bin("mount.cfs") + " " + cluster_->MetaAddr() + " " + mnt2 +
                        " -o defaults,_netdev,rw,noatime",
                    &out))
       << out;
@@ -685,7 +697,7 @@ TEST_F(FuseOps, SecondMountSeesSameFilesCloseToOpen) {
   EXPECT_EQ("from mount 1", ReadAll(P("shared")));
   ASSERT_TRUE(WriteAll(mnt2 + rel + "/shared", "changed through mount 2, longer"));
   EXPECT_EQ("changed through mount 2, longer", ReadAll(P("shared")));
-  EXPECT_EQ(0, Run("umount " + mnt2, &out)) << out;
+  EXPECT_EQ(0, cfs::test::Run("umount " + mnt2, &out)) << out;
 
   // mount -t cfs and an fstab line (mount -T FILE reads that instead of /etc/fstab);
   // mount(8) looks for its helper in /sbin.
@@ -694,39 +706,39 @@ TEST_F(FuseOps, SecondMountSeesSameFilesCloseToOpen) {
     ASSERT_EQ(0, symlink(Bin("mount.cfs").c_str(), "/sbin/mount.cfs")) << strerror(errno);
     made_link = true;
   }
-  int rc = Run("mount -t cfs " + cluster_->MetaAddr() + " " + mnt2, &out);
+  int rc = cfs::test::Run("mount -t cfs " + cluster_->MetaAddr() + " " + mnt2, &out);
   EXPECT_EQ(0, rc) << out;
   if (rc == 0) {
     EXPECT_EQ("changed through mount 2, longer", ReadAll(mnt2 + rel + "/shared"));
-    EXPECT_EQ(0, Run("umount " + mnt2, &out)) << out;
+    EXPECT_EQ(0, cfs::test::Run("umount " + mnt2, &out)) << out;
   }
   std::string fstab = cluster_->dir() + "/fstab";
   ASSERT_TRUE(WriteAll(fstab, cluster_->MetaAddr() + " " + mnt2 + " cfs defaults,_netdev 0 0\n"));
-  rc = Run("mount -T " + fstab + " " + mnt2, &out);
+  rc = cfs::test::Run("mount -T " + fstab + " " + mnt2, &out);
   EXPECT_EQ(0, rc) << out;
   if (rc == 0) {
     EXPECT_EQ("changed through mount 2, longer", ReadAll(mnt2 + rel + "/shared"));
-    EXPECT_EQ(0, Run("umount " + mnt2, &out)) << out;
+    EXPECT_EQ(0, cfs::test::Run("umount " + mnt2, &out)) << out;
   }
   if (made_link) unlink("/sbin/mount.cfs");
 }
 
 TEST_F(FuseOps, CommandLineErrors) {
   std::string out;
-  EXPECT_EQ(0, Run(Bin("cfs-fuse") + " --help", &out));
+  EXPECT_EQ(0, cfs::test::Run(Bin("cfs-fuse") + " --help", &out));
   EXPECT_NE(std::string::npos, out.find("usage: cfs-fuse"));
   std::string mnt3 = cluster_->dir() + "/mnt3";
   ASSERT_EQ(0, mkdir(mnt3.c_str(), 0755));
   // Nothing listens on port 1.
-  EXPECT_EQ(1, Run(Bin("cfs-fuse") + " 127.0.0.1:1 " + mnt3 + " -o timeout_ms=2000", &out));
+  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " 127.0.0.1:1 " + mnt3 + " -o timeout_ms=2000", &out));
   EXPECT_NE(std::string::npos, out.find("cannot reach M-worker at 127.0.0.1:1")) << out;
-  EXPECT_EQ(1, Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + cluster_->dir() + "/nodir", &out));
+  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + cluster_->dir() + "/nodir", &out));
   EXPECT_NE(std::string::npos, out.find("nodir")) << out;
-  EXPECT_EQ(1, Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o bogus_option", &out));
+  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o bogus_option", &out));
   EXPECT_NE(std::string::npos, out.find("bogus_option")) << out;
-  EXPECT_EQ(1, Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o readahead=x", &out));
+  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o readahead=x", &out));
   EXPECT_NE(std::string::npos, out.find("readahead")) << out;
-  EXPECT_EQ(1, Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " --frobnicate", &out));
+  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " --frobnicate", &out));
   EXPECT_EQ(std::string::npos, ReadAll("/proc/mounts").find(mnt3));
   // SIGTERM unmounts cleanly (a foreground daemon we started, by pid).
   pid_t pid = fork();
@@ -748,7 +760,7 @@ TEST_F(FuseOps, CommandLineErrors) {
   ASSERT_EQ(pid, waitpid(pid, &st, 0));
   EXPECT_TRUE(WIFEXITED(st)) << st;
   EXPECT_EQ(std::string::npos, ReadAll("/proc/mounts").find(" " + mnt3 + " "));
-  if (ReadAll("/proc/mounts").find(" " + mnt3 + " ") != std::string::npos) Run("umount -l " + mnt3);
+  if (ReadAll("/proc/mounts").find(" " + mnt3 + " ") != std::string::npos) cfs::test::Run("umount -l " + mnt3);
   // What was written through it is in the file system.
   EXPECT_EQ("y", ReadAll(cluster_->mnt() + "/sigterm-test"));
   unlink((cluster_->mnt() + "/sigterm-test").c_str());
