@@ -55,7 +55,7 @@ class MetaServiceTest : public ::testing::Test {
     ASSERT_TRUE(ns.ok()) << ns.status().ToString();
     ns_ = std::move(ns).value();
     MetaOptions mo;
-    mo.heartbeat_timeout = 600ms;
+    mo.heartbeat_timeout = 1000ms;
     mo.orphan_grace = 0ms;
     svc_ = std::make_unique<MetaService>(ns_.get(), mo);
     for (int i = 50; i < 70; i++) {
@@ -225,7 +225,7 @@ TEST_F(MetaServiceTest, HeartbeatTimeoutMarksDown) {
   t->set_free(3ull << 30);
   pb::HeartbeatResponse hr;
   uint64_t epoch0 = 0;
-  for (int i = 0; i < 10; i++) {  // keep worker a alive for 1 s; b goes silent
+  for (int i = 0; i < 25; i++) {  // keep worker a alive for 2.5 s; b goes silent
     ASSERT_TRUE(Call(pb::HEARTBEAT, hb, &hr).ok());
     EXPECT_FALSE(hr.reregister());
     if (!epoch0) epoch0 = hr.epoch();
