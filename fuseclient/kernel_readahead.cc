@@ -21,14 +21,16 @@ std::string MountDevice(const std::string& mountpoint) {
   return dev;
 }
 
-std::thread RaiseReadahead(std::string device, const std::atomic<bool>* initialized, int kb) {
-  return std::thread([device, initialized, kb] {
-    for (int i = 0; i < 3000 && !initialized->load(); i++)
+std::thread RaiseReadahead(std::string device, const std::atomic<bool>* initialized,
+                           const std::atomic<bool>* stopping, int kb) {
+  return std::thread([device, initialized, stopping, kb] {
+    for (int i = 0; i < 3000 && !initialized->load() && !stopping->load(); i++)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (!initialized->load() || device.empty()) return;
     // INIT's reply is applied by the kernel when libfuse writes it, just after
     // our init callback returned; give that write a moment.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (stopping->load()) return;
     std::string path = "/sys/class/bdi/" + device + "/read_ahead_kb";
     std::ofstream out(path);
     out << kb << "\n";

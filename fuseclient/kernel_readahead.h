@@ -15,7 +15,9 @@ namespace cfs::fuse {
 std::string MountDevice(const std::string& mountpoint);
 
 // Starts a thread that waits for *initialized, then writes kb to the mount's
-// read_ahead_kb. Failures are logged, not fatal (read sizes just stay small).
-std::thread RaiseReadahead(std::string device, const std::atomic<bool>* initialized, int kb);
+// read_ahead_kb, unless *stopping was set first (the device number may then
+// belong to another mount). Failures are logged, not fatal (reads stay small).
+std::thread RaiseReadahead(std::string device, const std::atomic<bool>* initialized,
+                           const std::atomic<bool>* stopping, int kb);
 
 }  // namespace cfs::fuse

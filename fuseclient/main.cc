@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -147,7 +148,9 @@ int main(int argc, char** argv) {
   } else if (chdir("/") != 0) {
   }
   // 4 MiB of kernel readahead: 1 MiB READ requests, four in flight.
-  std::thread ra = fuse::RaiseReadahead(fuse::MountDevice(args.mountpoint), &ctx.initialized, 4096);
+  std::atomic<bool> stopping{false};
+  std::thread ra = fuse::RaiseReadahead(fuse::MountDevice(args.mountpoint), &ctx.initialized,
+                                        &stopping, 4096);
   BlockExitSignals(SIG_UNBLOCK);
 
   fuse_loop_config lc;
@@ -156,10 +159,12 @@ int main(int argc, char** argv) {
   lc.max_idle_threads = 16;
   int rc = fuse_session_loop_mt(se, &lc);
   LOG_INFO("unmounting {} (loop rc={})", args.mountpoint, rc);
+  stopping = true;
   ra.join();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   client.reset();  // flushes what is still open
-  return rc == 0 ? 0 : 1;
+  // rc > 0 is the signal that ended the loop (SIGTERM etc.): a clean unmount.
+  return rc >= 0 ? 0 : 1;
 }
