@@ -105,7 +105,11 @@ int main(int argc, char** argv) {
     close(pipefd[0]);
   }
 
-  InitLogging("cfs-fuse", args.log_file, args.debug ? "debug" : args.log_level);
+  // A daemon without log=FILE has only the terminal until it detaches: keep
+  // that for problems, so `mount -t cfs` stays quiet when all is well.
+  std::string level = args.debug ? "debug" : args.log_level;
+  if (!args.foreground && args.log_file.empty() && level != "error") level = "warn";
+  InitLogging("cfs-fuse", args.log_file, level);
   BlockExitSignals(SIG_BLOCK);
   auto cl = client::Client::Connect(*copts);
   if (!cl.ok())
