@@ -35,8 +35,8 @@ JOBS="seq-write-1job seq-read-1job seq-write-4jobs seq-read-4jobs rand-write-4k 
 export RUNTIME=15 SEQ_SIZE_1=2g SEQ_SIZE_4=512m RAND_SIZE=1g MD_FILES=2000 MAX_RUNTIME=120
 CFS_WORKERS=6
 BINDFS_OPTS=${BINDFS_OPTS:---multithreaded}
-# max_read: libfuse 3.14 refuses an init() max_read without the mount option.
-CFS_FUSE_OPTIONS=${CFS_FUSE_OPTIONS:-max_read=1048576}
+# Extra -o options for cfs-fuse (none by default).
+CFS_FUSE_OPTIONS=${CFS_FUSE_OPTIONS:-}
 
 usage() { sed -n '2,22p' "$0"; }
 while [ $# -gt 0 ]; do
