@@ -107,7 +107,10 @@ TEST_F(MetaCrashTest, KillDuringCreateRenameStorm) {
     EXPECT_GT(acked_before_kill, 20) << "the storm barely ran before the kill";
 
     // down unmounts and stops the rest; threads blocked in the mount return then.
+    auto t_down = std::chrono::steady_clock::now();
     std::string down = c.Down();
+    printf("round %d: cfs local down took %.1f s\n", round,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_down).count());
     EXPECT_EQ(down, "") << "cfs local down after the crash";
     auto joined = std::make_shared<std::atomic<bool>>(false);
     std::thread([s, joined] {
@@ -117,6 +120,8 @@ TEST_F(MetaCrashTest, KillDuringCreateRenameStorm) {
     for (int i = 0; i < 900 && !*joined; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     // On a hang, s and its threads are left alone (leaked) so nothing dangles.
     ASSERT_TRUE(*joined) << "storm threads still blocked in the mount 90 s after cfs local down";
+    printf("round %d: storm threads done %.1f s after down started\n", round,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_down).count());
     for (auto& v : s->ops) all.insert(all.end(), v.begin(), v.end());
     delete s;
 
@@ -125,7 +130,10 @@ TEST_F(MetaCrashTest, KillDuringCreateRenameStorm) {
     int rc = RunWithTimeout(300, Bin("cfs-meta") + " --check --db '" + c.dir() + "/meta'", &out);
     EXPECT_EQ(rc, 0) << "cfs-meta --check after kill -9 (round " << round << "):\n" << out;
 
+    auto t_up = std::chrono::steady_clock::now();
     ASSERT_EQ(c.Up(), "") << "round " << round;
+    printf("round %d: check and up took %.1f s\n", round,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_up).count());
 
     // Every acknowledged operation is there; renames are atomic.
     int checked = 0, content_checked = 0;

@@ -81,10 +81,14 @@ TEST(RestartTest, WholeClusterRestartKeepsEverything) {
   ASSERT_EQ(CheckTree(c, files), "") << "before the restart";
 
   for (int round = 0; round < 2; round++) {
+    std::vector<pid_t> pids = {c.MetaPid()};
+    for (int i = 0; i < 6; i++) pids.push_back(c.WorkerPid(i));
+    for (pid_t p : pids) ASSERT_GT(p, 0) << "pid files under " << c.dir() << "/run";
     ASSERT_EQ(c.Down(), "") << "round " << round;
     // Down means down: no daemon left, nothing mounted.
-    EXPECT_NE(kill(c.MetaPid(), 0), 0) << "cfs-meta still running after down";
-    for (int i = 0; i < 6; i++) EXPECT_NE(kill(c.WorkerPid(i), 0), 0) << "storage-" << i << " still running";
+    for (size_t i = 0; i < pids.size(); i++)
+      EXPECT_FALSE(ProcessAlive(pids[i])) << (i == 0 ? "cfs-meta" : "cfs-storage " + std::to_string(i - 1))
+                                     << " (pid " << pids[i] << ") still running after down";
     EXPECT_NE(cfs::test::Run("mountpoint -q '" + c.mnt() + "'"), 0) << "still mounted after down";
 
     ASSERT_EQ(c.Up(), "") << "round " << round;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -101,6 +102,16 @@ std::vector<std::string> FilesUnder(const std::string& dir) {
   std::vector<std::string> out;
   Walk(dir, &out);
   return out;
+}
+
+bool ProcessAlive(int pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(st, line);
+  auto paren = line.rfind(')');  // the command name may contain spaces
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  return line[paren + 2] != 'Z';
 }
 
 int RunWithTimeout(int secs, const std::string& cmd, std::string* output) {

@@ -20,6 +20,9 @@ std::vector<std::string> ListDir(const std::string& path, int* err = nullptr);
 uint16_t UnusedPort();
 // Regular files under dir (recursively), as absolute paths.
 std::vector<std::string> FilesUnder(const std::string& dir);
+// True if pid exists and is not a zombie (a daemon whose parent is an init
+// that does not reap stays a zombie after it exited).
+bool ProcessAlive(int pid);
 // Runs cmd with `timeout SECS` in front; exit status 124 means it timed out.
 int RunWithTimeout(int secs, const std::string& cmd, std::string* output = nullptr);
 
