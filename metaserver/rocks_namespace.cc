@@ -355,15 +355,23 @@ Result<pb::InodeRecord> RocksNamespace::LoadInode(uint64_t ino) {
 
 // ---------------------------------------------------------------- reads
 
+// A directory's default layout (unit/k/m, no targets) rides in attr.layout so
+// clients (cfs getstripe DIR) can show it without another call.
+static pb::Attr AttrOf(const pb::InodeRecord& r) {
+  pb::Attr a = r.attr();
+  if (IsDir(r) && r.has_dir_layout()) *a.mutable_layout() = r.dir_layout();
+  return a;
+}
+
 Result<pb::Attr> RocksNamespace::GetAttr(uint64_t ino) {
   CFS_ASSIGN_OR_RETURN(pb::InodeRecord r, LoadInode(ino));
-  return r.attr();
+  return AttrOf(r);
 }
 
 Result<pb::Attr> RocksNamespace::Lookup(uint64_t parent, const std::string& name) {
   CFS_ASSIGN_OR_RETURN(pb::InodeRecord p, LoadInode(parent));
   if (!IsDir(p)) return Status(ENOTDIR, "inode " + std::to_string(parent) + " is not a directory");
-  if (name == ".") return p.attr();
+  if (name == ".") return AttrOf(p);
   if (name == "..") return GetAttr(p.parent() ? p.parent() : kRootIno);
   CFS_RETURN_IF_ERROR(CheckName(name));
   std::string v;
