@@ -8,7 +8,7 @@
 #
 #   bench/run.sh [--targets local,bindfs,gluster,cfs] [--build DIR] [--work DIR]
 #                [--out DIR] [--quick] [--runtime S] [--jobs LIST] [--wait-idle S]
-#                [--nice N]
+#                [--nice N] [--order job|target]
 #
 # --nice N runs everything (fio and every daemon of every target, which inherit
 # it) at niceness N, e.g. -15, so that other work on a shared machine takes less
@@ -16,10 +16,13 @@
 # --wait-idle S waits up to S seconds for the 1-minute load average to fall
 # below 1 before each target (other work on this 2-core machine skews figures).
 #
-# Needs root (drop_caches, mounts). One target at a time is set up, measured and
-# torn down, so idle daemons of one do not run during another. A target that
-# cannot be set up is reported as failed and the run goes on; the exit status is
-# then 1. Everything is torn down on exit, also on error or Ctrl-C.
+# --order job (default) sets all targets up, then runs each job on every target
+# back to back, so changing background load hits all targets alike; --order
+# target measures one target at a time with only its daemons running.
+#
+# Needs root (drop_caches, mounts). A target that cannot be set up is reported
+# as failed and the run goes on; the exit status is then 1. Everything is torn
+# down on exit, also on error or Ctrl-C.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +34,7 @@ OUT=""
 QUICK=0
 WAIT_IDLE=0
 NICE=0
+ORDER=job
 JOBS="seq-write-1job seq-read-1job seq-write-4jobs seq-read-4jobs rand-write-4k rand-read-4k md-create md-stat md-delete"
 export RUNTIME=15 SEQ_SIZE_1=2g SEQ_SIZE_4=512m RAND_SIZE=1g MD_FILES=2000 MAX_RUNTIME=120
 CFS_WORKERS=6
@@ -38,7 +42,7 @@ BINDFS_OPTS=${BINDFS_OPTS:---multithreaded}
 # Extra -o options for cfs-fuse (none by default).
 CFS_FUSE_OPTIONS=${CFS_FUSE_OPTIONS:-}
 
-usage() { sed -n '2,22p' "$0"; }
+usage() { sed -n '2,25p' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) TARGETS=$2; shift 2 ;;
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1; shift ;;
     --wait-idle) WAIT_IDLE=$2; shift 2 ;;
     --nice) NICE=$2; shift 2 ;;
+    --order) ORDER=$2; shift 2 ;;
     --runtime) RUNTIME=$2; shift 2 ;;
     --jobs) JOBS=${2//,/ }; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -70,6 +75,7 @@ if [ "$NICE" != 0 ]; then
 fi
 
 LOCAL_DIR=$WORK/local
+BINDFS_SRC=$WORK/bindfs-src
 BINDFS_MNT=$WORK/mnt-bindfs
 GLUSTER_DIR=$WORK/gluster
 GLUSTER_MNT=$WORK/mnt-gluster
@@ -93,13 +99,13 @@ down_local() { rm -rf "$LOCAL_DIR"; }
 
 setup_bindfs() {
   command -v bindfs >/dev/null || { log "bindfs not found"; return 1; }
-  rm -rf "$LOCAL_DIR" && mkdir -p "$LOCAL_DIR" "$BINDFS_MNT" || return 1
+  rm -rf "$BINDFS_SRC" && mkdir -p "$BINDFS_SRC" "$BINDFS_MNT" || return 1
   # shellcheck disable=SC2086
-  timeout 30 bindfs $BINDFS_OPTS "$LOCAL_DIR" "$BINDFS_MNT" >"$OUT/log/bindfs.log" 2>&1 || { log "bindfs mount failed: $(cat "$OUT/log/bindfs.log")"; return 1; }
+  timeout 30 bindfs $BINDFS_OPTS "$BINDFS_SRC" "$BINDFS_MNT" >"$OUT/log/bindfs.log" 2>&1 || { log "bindfs mount failed: $(cat "$OUT/log/bindfs.log")"; return 1; }
   mountpoint -q "$BINDFS_MNT" || { log "bindfs did not mount $BINDFS_MNT"; return 1; }
   echo "$BINDFS_MNT"
 }
-down_bindfs() { unmount "$BINDFS_MNT"; rm -rf "$LOCAL_DIR"; rmdir "$BINDFS_MNT" 2>/dev/null || true; }
+down_bindfs() { unmount "$BINDFS_MNT"; rm -rf "$BINDFS_SRC"; rmdir "$BINDFS_MNT" 2>/dev/null || true; }
 
 setup_gluster() {
   timeout 180 "$HERE/gluster.sh" up --dir "$GLUSTER_DIR" --mount "$GLUSTER_MNT" >"$OUT/log/gluster-up.log" 2>&1 \
@@ -137,10 +143,11 @@ down_cfs() {
   rmdir "$CFS_MNT" 2>/dev/null || true
 }
 
-CURRENT=""
+UP=()  # targets set up and not yet torn down
 cleanup() {
-  [ -n "$CURRENT" ] && { log "tearing down $CURRENT"; "down_$CURRENT"; }
-  CURRENT=""
+  local t
+  for t in "${UP[@]}"; do [ -n "$t" ] && { log "tearing down $t"; "down_$t"; }; done
+  UP=()
 }
 trap 'cleanup' EXIT
 trap 'log "interrupted"; exit 130' INT TERM
@@ -186,6 +193,7 @@ status=0
   echo "  \"cfs_commit\": \"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)\","
   echo "  \"quick\": $QUICK,"
   echo "  \"nice\": $NICE,"
+  echo "  \"order\": \"$ORDER\","
   echo "  \"params\": {\"runtime\": $RUNTIME, \"seq_size_1\": \"$SEQ_SIZE_1\", \"seq_size_4\": \"$SEQ_SIZE_4\", \"rand_size\": \"$RAND_SIZE\", \"md_files_per_job\": $MD_FILES}"
   echo "}"
 } > "$OUT/machine.json"
@@ -195,25 +203,51 @@ wait_idle() {
   while [ $SECONDS -lt $end ] && awk '{exit !($1 >= 1.0)}' /proc/loadavg; do sleep 5; done
 }
 
-for t in ${TARGETS//,/ }; do
-  declare -F "setup_$t" >/dev/null || die "unknown target $t"
-  wait_idle
-  echo "$t start $(cat /proc/loadavg)" >> "$OUT/log/loadavg"
+setup_target() {  # setup_target T: sets DIRS[T] or records the failure
+  local t=$1 dir
   log "setting up $t"
-  CURRENT=$t
+  UP+=("$t")
   if ! dir=$("setup_$t"); then
     log "ERROR: target $t could not be set up; skipping it"
     echo "setup failed" > "$OUT/log/$t.failed"
-    cleanup; status=1; continue
+    "down_$t"
+    local keep=() u
+    for u in "${UP[@]}"; do [ "$u" = "$t" ] || keep+=("$u"); done
+    UP=("${keep[@]}")
+    status=1
+    return 1
   fi
+  DIRS[$t]=$dir
   log "$t ready at $dir"
-  for job in $JOBS; do
-    run_job "$t" "$dir" "$job" || status=1
-  done
-  echo "$t end $(cat /proc/loadavg)" >> "$OUT/log/loadavg"
-  rm -rf "${dir:?}"/* 2>/dev/null
-  cleanup
+}
+
+declare -A DIRS
+for t in ${TARGETS//,/ }; do
+  declare -F "setup_$t" >/dev/null || die "unknown target $t"
 done
+if [ "$ORDER" = job ]; then
+  # All targets up at once; each job runs on every target back to back, so a
+  # change in background load hits all targets alike.
+  for t in ${TARGETS//,/ }; do setup_target "$t"; done
+  for job in $JOBS; do
+    wait_idle
+    echo "$job start $(cat /proc/loadavg)" >> "$OUT/log/loadavg"
+    for t in ${TARGETS//,/ }; do
+      [ -n "${DIRS[$t]:-}" ] && { run_job "$t" "${DIRS[$t]}" "$job" || status=1; }
+    done
+  done
+  cleanup
+else
+  # One target at a time: its daemons are the only ones running.
+  for t in ${TARGETS//,/ }; do
+    wait_idle
+    echo "$t start $(cat /proc/loadavg)" >> "$OUT/log/loadavg"
+    setup_target "$t" || continue
+    for job in $JOBS; do run_job "$t" "${DIRS[$t]}" "$job" || status=1; done
+    echo "$t end $(cat /proc/loadavg)" >> "$OUT/log/loadavg"
+    cleanup
+  done
+fi
 
 python3 "$HERE/report.py" --out "$OUT" || status=1
 log "table: $OUT/results.md  json: $OUT/results.json"
