@@ -226,13 +226,6 @@ void ChildMain(const char* db, uint64_t seed, int round) {
   _exit(0);
 }
 
-// The child: this binary re-executed with only this (disabled) test selected.
-TEST(MetaCrashTest, DISABLED_ChildStorm) {
-  const char* db = getenv("CFS_CRASH_CHILD_DB");
-  if (!db) GTEST_SKIP() << "only run as the crash test's child";
-  ChildMain(db, std::strtoull(getenv("CFS_CRASH_SEED"), nullptr, 10), atoi(getenv("CFS_CRASH_ROUND")));
-}
-
 // ---------------------------------------------------------------- parent
 
 void Walk(RocksNamespace* ns, uint64_t dir, const std::string& prefix, Model* out) {
@@ -283,8 +276,8 @@ TEST(MetaCrashTest, KillDuringStormLosesNothingAcknowledged) {
       setenv("CFS_CRASH_CHILD_DB", db.c_str(), 1);
       setenv("CFS_CRASH_SEED", std::to_string(seed).c_str(), 1);
       setenv("CFS_CRASH_ROUND", std::to_string(round).c_str(), 1);
-      execl("/proc/self/exe", "meta_crash_child", "--gtest_also_run_disabled_tests",
-            "--gtest_filter=MetaCrashTest.DISABLED_ChildStorm", static_cast<char*>(nullptr));
+      // Re-exec ourselves: main() below sees the environment and runs the storm.
+      execl("/proc/self/exe", "meta_crash_child", static_cast<char*>(nullptr));
       _exit(127);
     }
     close(fds[1]);
@@ -372,3 +365,14 @@ TEST(MetaCrashTest, KillDuringStormLosesNothingAcknowledged) {
 
 }  // namespace
 }  // namespace cfs::meta
+
+// This binary re-executed by the test above, with CFS_CRASH_CHILD_DB set, is the
+// storm child (a fresh process image: no RocksDB threads inherited by fork).
+int main(int argc, char** argv) {
+  if (const char* db = getenv("CFS_CRASH_CHILD_DB")) {
+    cfs::meta::ChildMain(db, std::strtoull(getenv("CFS_CRASH_SEED"), nullptr, 10),
+              atoi(getenv("CFS_CRASH_ROUND")));
+  }
+  testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
