@@ -81,9 +81,9 @@ bool Exists(const std::string& p) {
   return lstat(p.c_str(), &st) == 0;
 }
 
-class MetaCrashTest : public ::testing::Test {};
+class MetaCrashMountTest : public ::testing::Test {};
 
-TEST_F(MetaCrashTest, KillDuringCreateRenameStorm) {
+TEST_F(MetaCrashMountTest, KillDuringCreateRenameStorm) {
   LocalCluster c;
   ASSERT_EQ(c.Up(), "");
   ASSERT_EQ(mkdir(c.Path("storm").c_str(), 0755), 0);
