@@ -51,7 +51,7 @@ mkdir -p "$M"
 case "$TARGET" in
   cfs) timeout 120 "$BUILD/bin/cfs" local up --dir "$D" --mount "$M" --workers 6 >"$OUT/up.log" 2>&1 ;;
   gluster) "$HERE/gluster.sh" up --dir "$D" --mount "$M" >"$OUT/up.log" 2>&1 ;;
-  bindfs) mkdir -p "$D" && bindfs --multithreaded "$D" "$M" >"$OUT/up.log" 2>&1 ;;
+  bindfs) mkdir -p "$D" && bindfs -o big_writes "$D" "$M" >"$OUT/up.log" 2>&1 ;;
   local) rmdir "$M"; mkdir -p "$D"; M=$D ;;
   *) echo "profile.sh: unknown target $TARGET" >&2; exit 2 ;;
 esac || { echo "profile.sh: setting up $TARGET failed:"; tail -5 "$OUT/up.log"; exit 1; }

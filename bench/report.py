@@ -34,6 +34,15 @@ GOALS = [
 ]
 
 
+# Processes that do a target's work (besides fio and kernel threads).
+DAEMONS = {
+    "local": [],
+    "bindfs": ["bindfs"],
+    "gluster": ["glusterfs", "glusterfsd", "glusterd"],
+    "cfs": ["cfs-meta", "cfs-storage", "cfs-fuse"],
+}
+
+
 def fio_summary(path):
     """Returns {mib_s, iops, runtime_s} summed over the jobs of one fio run."""
     with open(path) as f:
@@ -164,6 +173,33 @@ def build(out):
             busy = "—" if c["machine_busy"] is None else f"{100 * c['machine_busy']:.0f}%"
             clines.append(f"| {NAMES[t]} | {job} | {c['wall_s']:.1f} | {busy} | {top} |")
 
+    # CPU cost: seconds of CPU used by fio and the target's daemons per GiB
+    # moved (sequential jobs) or microseconds per operation (the others). It
+    # does not depend on how much CPU other work left to the run.
+    elines = ["| job | unit | " + " | ".join(NAMES[t] for t in present) + " |",
+              "|---|---|" + "---:|" * len(present)]
+    for job, label, unit in JOBS:
+        if job not in results:
+            continue
+        row = [label, "CPU s/GiB" if unit == "MiB/s" else "CPU us/op"]
+        for t in present:
+            r = results.get(job, {}).get(t)
+            if not r or not r["cpu"]:
+                row.append("—")
+                continue
+            pc = r["cpu"]["proc_cpu_s"]
+            cpu = pc.get("fio (own report)", 0.0) + sum(pc.get(d, 0.0) for d in DAEMONS[t])
+            r["cpu"]["target_cpu_s"] = round(cpu, 2)
+            if unit == "MiB/s":
+                gib = r["mib_s"] * r["runtime_s"] / 1024.0
+                v = cpu / gib if gib > 0 else None
+                row.append("—" if v is None else f"{v:.2f}")
+            else:
+                ops = r["iops"] * r["runtime_s"]
+                v = cpu / ops * 1e6 if ops > 0 else None
+                row.append("—" if v is None else f"{v:,.0f}")
+        elines.append("| " + " | ".join(row) + " |")
+
     failed = [t for t in TARGETS if os.path.exists(f"{out}/log/{t}.failed")]
     md = [f"# CFS benchmark run {machine.get('date', '')}", ""]
     if machine:
@@ -181,7 +217,9 @@ def build(out):
     if failed:
         md.append("Targets that could not be set up: " + ", ".join(failed))
         md.append("")
-    md += lines + ["", "Targets (issue 2):", ""] + glines + ["", "CPU use per job:", ""] + clines + [""]
+    md += lines + ["", "Targets (issue 2):", ""] + glines
+    md += ["", "CPU cost (fio plus the target's daemons; kernel threads not counted):", ""] + elines
+    md += ["", "CPU use per job:", ""] + clines + [""]
     with open(f"{out}/results.md", "w") as f:
         f.write("\n".join(md))
     with open(f"{out}/results.json", "w") as f:
