@@ -4,9 +4,14 @@ all live processes, threads included) and the machine's busy/idle totals from
 /proc/stat. bench/run.sh takes one before and one after each fio job; the
 difference says which process used the CPU during the job (a coarse profile).
 Processes that exit during the job are missed, so the runner keeps the daemons
-alive across a job and fio's own time is in fio's JSON."""
+alive across a job and fio's own time is in fio's JSON.
+
+  cpu_snapshot.py [PID...]   PIDs: the target's own daemons, reported apart
+                             ("own") so that same-named processes of other
+                             work on the machine do not count."""
 import json
 import os
+import sys
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -39,4 +44,18 @@ def machine():
     return {"busy": (sum(v) - idle) / TICK, "idle": idle / TICK}
 
 
-print(json.dumps({"proc": per_process(), "machine": machine()}))
+def own(pids):
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        comm = s[s.index("(") + 1:s.rindex(")")]
+        fields = s[s.rindex(")") + 2:].split()
+        out[comm] = out.get(comm, 0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+print(json.dumps({"proc": per_process(), "own": own(sys.argv[1:]), "machine": machine()}))

@@ -89,6 +89,11 @@ def cpu_profile(out, target, job):
         d = sec - a["proc"].get(name, 0.0)
         if d >= 0.05:
             procs[name] = round(d, 2)
+    ownd = {}
+    for name, sec in b.get("own", {}).items():
+        d = sec - a.get("own", {}).get(name, 0.0)
+        if d >= 0.0:
+            ownd[name] = round(d, 2)
     wall = t1 - t0
     busy = b["machine"]["busy"] - a["machine"]["busy"]
     total = busy + b["machine"]["idle"] - a["machine"]["idle"]
@@ -96,6 +101,7 @@ def cpu_profile(out, target, job):
         "wall_s": round(wall, 2),
         "machine_busy": round(busy / total, 3) if total > 0 else None,
         "proc_cpu_s": dict(sorted(procs.items(), key=lambda kv: -kv[1])),
+        "own_cpu_s": ownd if "own" in b else None,
     }
 
 
@@ -161,8 +167,8 @@ def build(out):
                       f"{'—' if r is None else f'{r:.2f}x'} | "
                       f"{'n/a' if met is None else ('yes' if met else '**no**')} |")
 
-    clines = ["| target | job | wall s | machine busy | CPU seconds by process (top 6) |",
-              "|---|---|---:|---:|---|"]
+    clines = ["| target | job | wall s | machine busy | the target's daemons, CPU s | all processes, CPU s (top 6) |",
+              "|---|---|---:|---:|---|---|"]
     for job, label, _ in JOBS:
         for t in present:
             r = results.get(job, {}).get(t)
@@ -171,7 +177,9 @@ def build(out):
             c = r["cpu"]
             top = ", ".join(f"{k} {v:.1f}" for k, v in list(c["proc_cpu_s"].items())[:6])
             busy = "—" if c["machine_busy"] is None else f"{100 * c['machine_busy']:.0f}%"
-            clines.append(f"| {NAMES[t]} | {job} | {c['wall_s']:.1f} | {busy} | {top} |")
+            ownv = c.get("own_cpu_s") or {}
+            owns = ", ".join(f"{k} {v:.1f}" for k, v in sorted(ownv.items(), key=lambda kv: -kv[1])) or "—"
+            clines.append(f"| {NAMES[t]} | {job} | {c['wall_s']:.1f} | {busy} | {owns} | {top} |")
 
     # CPU cost: seconds of CPU used by fio and the target's daemons per GiB
     # moved (sequential jobs) or microseconds per operation (the others). It
@@ -188,7 +196,11 @@ def build(out):
                 row.append("—")
                 continue
             pc = r["cpu"]["proc_cpu_s"]
-            cpu = pc.get("fio (own report)", 0.0) + sum(pc.get(d, 0.0) for d in DAEMONS[t])
+            if r["cpu"].get("own_cpu_s") is not None:  # by pid: only this target's daemons
+                daemons = sum(r["cpu"]["own_cpu_s"].values())
+            else:  # older runs: by process name
+                daemons = sum(pc.get(d, 0.0) for d in DAEMONS[t])
+            cpu = pc.get("fio (own report)", 0.0) + daemons
             r["cpu"]["target_cpu_s"] = round(cpu, 2)
             if unit == "MiB/s":
                 gib = r["mib_s"] * r["runtime_s"] / 1024.0

@@ -156,6 +156,17 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 # ---- jobs --------------------------------------------------------------------
 
+target_pids() {  # the pids of target $1's daemons
+  case "$1" in
+    bindfs) pgrep -f "bindfs .*$BINDFS_MNT" ;;
+    gluster)
+      [ -f /run/cfs-bench-glusterd.pid ] && cat /run/cfs-bench-glusterd.pid
+      pgrep -f "glusterfsd .*--volfile-id cfsbench\."
+      pgrep -f "glusterfs .*--volfile-id=/cfsbench" ;;
+    cfs) cat "$CFS_DIR"/run/*.pid 2>/dev/null ;;
+  esac
+}
+
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 run_job() {  # run_job TARGET DIR JOB
@@ -164,14 +175,18 @@ run_job() {  # run_job TARGET DIR JOB
     *read*) drop_caches ;;
     *) sync ;;
   esac
-  python3 "$HERE/cpu_snapshot.py" > "$OUT/cpu/$t.$job.before.json"
+  local pids
+  pids=$(target_pids "$t" | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  python3 "$HERE/cpu_snapshot.py" $pids > "$OUT/cpu/$t.$job.before.json"
   local t0 t1
   t0=$(date +%s.%N)
   BENCH_DIR=$dir timeout $((MAX_RUNTIME * 3 + 120)) fio --output-format=json \
     --output="$OUT/raw/$t.$job.json" "$HERE/fio/$job.fio" 2>"$OUT/log/$t.$job.err"
   local rc=$?
   t1=$(date +%s.%N)
-  python3 "$HERE/cpu_snapshot.py" > "$OUT/cpu/$t.$job.after.json"
+  # shellcheck disable=SC2086
+  python3 "$HERE/cpu_snapshot.py" $pids > "$OUT/cpu/$t.$job.after.json"
   echo "$t0 $t1" > "$OUT/cpu/$t.$job.wall"
   if [ $rc -ne 0 ]; then
     log "  $job on $t FAILED (rc=$rc): $(tail -2 "$OUT/log/$t.$job.err")"
