@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +73,40 @@ void BlockExitSignals(int how) {
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGQUIT);
   pthread_sigmask(how, &set, nullptr);
+}
+
+// A stop signal first tells the client to stop retrying an unreachable
+// M-worker, then runs libfuse's handler (which ends the session loop). Without
+// the first step the loop would wait for every request in flight to exhaust its
+// retries before it returns.
+constexpr int kExitSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+std::atomic<cfs::client::Client*> g_client{nullptr};
+struct sigaction g_fuse_handlers[std::size(kExitSignals)];
+
+void OnExitSignal(int sig) {
+  if (cfs::client::Client* c = g_client.load()) c->LimitRetries(std::chrono::milliseconds(0));
+  for (size_t i = 0; i < std::size(kExitSignals); i++) {
+    if (kExitSignals[i] == sig && g_fuse_handlers[i].sa_handler != SIG_DFL &&
+        g_fuse_handlers[i].sa_handler != SIG_IGN)
+      g_fuse_handlers[i].sa_handler(sig);
+  }
+}
+
+// Call after fuse_set_signal_handlers: wraps libfuse's handlers.
+void ChainExitSignals(cfs::client::Client* c) {
+  g_client = c;
+  for (size_t i = 0; i < std::size(kExitSignals); i++) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = OnExitSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(kExitSignals[i], &sa, &g_fuse_handlers[i]);
+  }
+}
+
+// Puts libfuse's handlers back, so fuse_remove_signal_handlers recognises them.
+void UnchainExitSignals() {
+  for (size_t i = 0; i < std::size(kExitSignals); i++) sigaction(kExitSignals[i], &g_fuse_handlers[i], nullptr);
 }
 
 }  // namespace
@@ -141,7 +177,9 @@ int main(int argc, char** argv) {
   if (se == nullptr) return Fail("invalid mount options (see the libfuse message above)");
   ctx.se = se;
   if (fuse_set_signal_handlers(se) != 0) return Fail("cannot install signal handlers");
+  ChainExitSignals(client.get());
   if (fuse_session_mount(se, args.mountpoint.c_str()) != 0) {
+    UnchainExitSignals();
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
     return Fail("cannot mount at " + args.mountpoint);
@@ -165,10 +203,17 @@ int main(int argc, char** argv) {
   LOG_INFO("unmounting {} (loop rc={})", args.mountpoint, rc);
   stopping = true;
   ra.join();
+  // From here on no handler may touch the session or the client.
+  BlockExitSignals(SIG_BLOCK);
+  g_client = nullptr;
   fuse_session_unmount(se);
+  UnchainExitSignals();
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
-  client.reset();  // flushes what is still open
+  // Files still open are flushed now: their size reports may wait a little for
+  // an M-worker that is away, but well within the grace `cfs local down` gives.
+  client->LimitRetries(std::chrono::seconds(3));
+  client.reset();
   // rc > 0 is the signal that ended the loop (SIGTERM etc.): a clean unmount.
   return rc >= 0 ? 0 : 1;
 }

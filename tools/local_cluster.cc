@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -337,6 +338,11 @@ Status LocalLauncher::WaitMount(const LocalConfig& cfg, pid_t fuse_pid) {
 
 Status LocalLauncher::Unmount(const std::string& mnt) {
   if (mnt.empty() || !IsMountpoint(mnt)) return Status::OK();
+  // umount(2) first, when we may: fusermount3 and umount(8) resolve the path,
+  // and a stat of the mount's root waits on cfs-fuse, which retries a GETATTR
+  // for up to 15 s when the M-worker is gone. Busy (a file still open): detach.
+  if (umount2(mnt.c_str(), 0) == 0 && !IsMountpoint(mnt)) return Status::OK();
+  if (errno == EBUSY && umount2(mnt.c_str(), MNT_DETACH) == 0 && !IsMountpoint(mnt)) return Status::OK();
   std::string out;
   if (RunProgram({"fusermount3", "-u", mnt}, &out) == 0 && !IsMountpoint(mnt)) return Status::OK();
   if (RunProgram({"umount", "-l", mnt}, &out) == 0 && !IsMountpoint(mnt)) return Status::OK();

@@ -64,6 +64,10 @@ class Client {
   static Result<std::unique_ptr<Client>> Connect(const ClientOptions& opts);
 
   virtual uint64_t client_id() const = 0;
+  // Metadata calls that cannot reach the M-worker, those in progress included,
+  // stop retrying `window` from now: for a process that is stopping (a signal
+  // must not wait out the retries of requests in flight). Async-signal-safe.
+  virtual void LimitRetries(std::chrono::milliseconds window) = 0;
 
   // ---- namespace, by inode (FUSE style); root is inode 1 ----
   virtual Result<pb::Attr> Lookup(uint64_t parent, const std::string& name) = 0;

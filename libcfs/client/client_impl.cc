@@ -83,6 +83,7 @@ class ClientImpl : public Client {
   }
 
   uint64_t client_id() const override { return client_id_; }
+  void LimitRetries(std::chrono::milliseconds window) override { meta_.LimitRetries(window); }
 
   // ---- namespace ----
   Result<pb::Attr> Lookup(uint64_t parent, const std::string& name) override {

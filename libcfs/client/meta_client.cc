@@ -34,9 +34,25 @@ bool MetaClient::Idempotent(pb::Method m) {
   }
 }
 
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void MetaClient::LimitRetries(std::chrono::milliseconds window) {
+  give_up_at_ns_.store(NowNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(window).count());
+}
+
 Status MetaClient::Call(pb::Method method, const google::protobuf::Message& req,
                         google::protobuf::Message* resp) {
-  const auto deadline = std::chrono::steady_clock::now() + retry_for_;
+  const int64_t deadline_ns = NowNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(retry_for_).count();
+  // Read anew at every step: LimitRetries may be called while this call waits.
+  auto give_up = [&] { return NowNs() >= std::min(deadline_ns, give_up_at_ns_.load()); };
   const bool idempotent = Idempotent(method);
   Status last;
   for (int round = 0;; round++) {
@@ -67,8 +83,12 @@ Status MetaClient::Call(pb::Method method, const google::protobuf::Message& req,
                                     pb::Method_Name(method) + ": " + st.message());
       }
     }
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (round + 1), 1000)));
+    // Back off in short slices so that LimitRetries ends the wait promptly.
+    const auto backoff_end =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(100 * (round + 1), 1000));
+    while (!give_up() && std::chrono::steady_clock::now() < backoff_end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (give_up()) break;
   }
   std::string addrs;
   for (const auto& a : addrs_) addrs += (addrs.empty() ? "" : ",") + a.ToString();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -27,6 +28,10 @@ class MetaClient {
   static bool Idempotent(pb::Method m);
   // How long connect failures are retried (set before sharing the client).
   void set_retry_for(std::chrono::milliseconds d) { retry_for_ = d; }
+  // Calls that cannot reach the M-worker, those in progress included, stop
+  // retrying `window` from now (for a process that is stopping). Only an atomic
+  // store: safe from a signal handler.
+  void LimitRetries(std::chrono::milliseconds window);
 
  private:
   std::shared_ptr<rpc::Transport> transport_;
@@ -35,6 +40,8 @@ class MetaClient {
   std::atomic<size_t> current_{0};  // index of the address that answered last
   std::chrono::milliseconds timeout_;
   std::chrono::milliseconds retry_for_;
+  // steady_clock time (ns since its epoch) after which no call retries; max = none.
+  std::atomic<int64_t> give_up_at_ns_{INT64_MAX};
 };
 
 }  // namespace cfs::client
