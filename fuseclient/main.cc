@@ -32,6 +32,13 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
+// A bad command line or option: exit 2, as the other CFS programs do.
+constexpr int kExitUsage = 2;
+int UsageError(const std::string& msg) {
+  Fail(msg);
+  return kExitUsage;
+}
+
 // Parent side of the fork: waits for the child's "mounted" byte.
 [[noreturn]] void WaitForChild(pid_t child, int rfd) {
   char b = 0;
@@ -116,7 +123,7 @@ int main(int argc, char** argv) {
   auto parsed = fuse::ParseFuseArgs(argc, argv);
   if (!parsed.ok()) {
     fprintf(stderr, "cfs-fuse: %s\n\n%s", parsed.status().message().c_str(), fuse::FuseUsage());
-    return 1;
+    return kExitUsage;
   }
   fuse::FuseArgs args = std::move(parsed).value();
   if (args.help) {
@@ -127,7 +134,28 @@ int main(int argc, char** argv) {
   if (stat(args.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Fail("mountpoint " + args.mountpoint + " is not a directory");
   auto copts = client::ClientOptions::Parse(args.cluster, args.client_options);
-  if (!copts.ok()) return Fail(copts.status().message());
+  if (!copts.ok()) return UsageError(copts.status().message());
+
+  // The FUSE options are checked now, before the M-worker is: a bad option is a
+  // usage error whether or not the cluster answers. The session opens nothing yet.
+  fuse::FuseContext ctx;
+  std::vector<std::string> fargv = {"cfs-fuse"};
+  if (args.debug) fargv.push_back("-d");
+  for (const auto& o : args.fuse_opts) {
+    std::string esc;  // libfuse splits -o values on ',' unless escaped
+    for (char ch : o) {
+      if (ch == ',' || ch == '\\') esc += '\\';
+      esc += ch;
+    }
+    fargv.push_back("-o");
+    fargv.push_back(esc);
+  }
+  std::vector<char*> cargv;
+  for (auto& s : fargv) cargv.push_back(s.data());
+  fuse_args fa = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
+  fuse_session* se = fuse_session_new(&fa, fuse::CfsFuseOps(), sizeof(fuse_lowlevel_ops), &ctx);
+  fuse_opt_free_args(&fa);
+  if (se == nullptr) return UsageError("invalid mount options (see the libfuse message above)");
 
   int pipefd[2] = {-1, -1};
   if (!args.foreground) {
@@ -156,25 +184,7 @@ int main(int argc, char** argv) {
   if (!root.ok())
     return Fail("cannot reach M-worker at " + args.cluster + ": " + root.status().ToString());
 
-  fuse::FuseContext ctx;
   ctx.client = client.get();
-  std::vector<std::string> fargv = {"cfs-fuse"};
-  if (args.debug) fargv.push_back("-d");
-  for (const auto& o : args.fuse_opts) {
-    std::string esc;  // libfuse splits -o values on ',' unless escaped
-    for (char ch : o) {
-      if (ch == ',' || ch == '\\') esc += '\\';
-      esc += ch;
-    }
-    fargv.push_back("-o");
-    fargv.push_back(esc);
-  }
-  std::vector<char*> cargv;
-  for (auto& s : fargv) cargv.push_back(s.data());
-  fuse_args fa = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
-  fuse_session* se = fuse_session_new(&fa, fuse::CfsFuseOps(), sizeof(fuse_lowlevel_ops), &ctx);
-  fuse_opt_free_args(&fa);
-  if (se == nullptr) return Fail("invalid mount options (see the libfuse message above)");
   ctx.se = se;
   if (fuse_set_signal_handlers(se) != 0) return Fail("cannot install signal handlers");
   ChainExitSignals(client.get());

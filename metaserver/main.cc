@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/cli_parse.h"
 #include "common/layout.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -58,9 +59,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", threads, "RPC handler threads")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_flag("--check", check, "check the namespace in --db for consistency and exit (0 = consistent)");
-  CLI11_PARSE(app, argc, argv);
-
-  if (db.empty()) return Fail("--db DIR is required (run with --help for more information)");
+  if (int rc = cfs::ParseCommandLine(&app, argc, argv, "cfs-meta"); rc != cfs::kParsedOk) return rc;
+  if (db.empty()) {
+    std::fprintf(stderr, "cfs-meta: error: --db DIR is required\nRun with --help for more information.\n");
+    return cfs::kExitBadCommandLine;
+  }
 
   cfs::meta::MetaOptions mo;
   uint32_t k = 0, m = 0;

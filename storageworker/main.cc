@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli_parse.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "meta_link.h"
@@ -62,13 +63,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> target_dirs;
   int threads = 16;
   size_t max_open = 1024;
-  app.add_option("--meta", meta, "M-worker address(es), HOST:PORT[,HOST:PORT...]")->required();
+  // --meta and --target are required, checked after parsing so that an unknown option is named first.
+  app.add_option("--meta", meta, "M-worker address(es), HOST:PORT[,HOST:PORT...] (required)");
   app.add_option("--listen", listen, "address to serve on, HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--advertise", advertise,
                  "host clients use to reach this worker (default: the listen host, or 127.0.0.1 "
                  "when listening on 0.0.0.0)");
-  app.add_option("--target", target_dirs, "target directory (repeat for several)")->required();
+  app.add_option("--target", target_dirs, "target directory (repeat for several; required)");
   app.add_option("--metrics", metrics, "serve Prometheus metrics at http://HOST:PORT/metrics");
   app.add_option("--log", log_file, "log file (default: stderr)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
@@ -81,7 +83,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   app.set_config("--config", "", "read options from this file (TOML/INI: key = value)");
-  CLI11_PARSE(app, argc, argv);
+  if (int rc = ParseCommandLine(&app, argc, argv, "cfs-storage"); rc != kParsedOk) return rc;
+  if (meta.empty() || target_dirs.empty()) {
+    std::cerr << "cfs-storage: error: " << (meta.empty() ? "--meta" : "--target")
+              << " is required\nRun with --help for more information.\n";
+    return kExitBadCommandLine;
+  }
 
   // Signals are taken synchronously by main; every thread inherits the mask.
   sigset_t sigs;

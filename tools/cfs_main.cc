@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "cli_common.h"
+#include "common/cli_parse.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
@@ -42,18 +43,7 @@ int main(int argc, char** argv) {
     if (level->get_subcommands({}).empty()) break;
     if (!known) return UsageError("unknown command '" + a + "' (commands: " + names + ")");
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "cfs: error: %s\nRun with --help for more information.\n", e.what());
-    return kExitUsage;
-  }
+  if (int rc = cfs::ParseCommandLine(&app, argc, argv, "cfs"); rc != cfs::kParsedOk) return rc;
   if (!action) return UsageError("no command given");
   return action();
 }
