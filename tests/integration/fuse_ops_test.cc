@@ -729,16 +729,16 @@ TEST_F(FuseOps, CommandLineErrors) {
   EXPECT_NE(std::string::npos, out.find("usage: cfs-fuse"));
   std::string mnt3 = cluster_->dir() + "/mnt3";
   ASSERT_EQ(0, mkdir(mnt3.c_str(), 0755));
-  // Nothing listens on port 1.
+  // Nothing listens on port 1: exit 1 (failure); bad arguments and options: exit 2 (usage).
   EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " 127.0.0.1:1 " + mnt3 + " -o timeout_ms=2000", &out));
   EXPECT_NE(std::string::npos, out.find("cannot reach M-worker at 127.0.0.1:1")) << out;
-  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + cluster_->dir() + "/nodir", &out));
+  EXPECT_EQ(2, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + cluster_->dir() + "/nodir", &out));
   EXPECT_NE(std::string::npos, out.find("nodir")) << out;
-  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o bogus_option", &out));
+  EXPECT_EQ(2, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o bogus_option", &out));
   EXPECT_NE(std::string::npos, out.find("bogus_option")) << out;
-  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o readahead=x", &out));
+  EXPECT_EQ(2, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " -o readahead=x", &out));
   EXPECT_NE(std::string::npos, out.find("readahead")) << out;
-  EXPECT_EQ(1, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " --frobnicate", &out));
+  EXPECT_EQ(2, cfs::test::Run(Bin("cfs-fuse") + " " + cluster_->MetaAddr() + " " + mnt3 + " --frobnicate", &out));
   EXPECT_EQ(std::string::npos, ReadAll("/proc/mounts").find(mnt3));
   // SIGTERM unmounts cleanly (a foreground daemon we started, by pid).
   pid_t pid = fork();
