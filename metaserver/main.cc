@@ -1,6 +1,5 @@
 // cfs-meta: the M-worker daemon. Flags or a config file (--config, CLI11
 // format: `key = value` lines named like the long flags).
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <iostream>
 
 #include "common/cli_parse.h"
+#include "common/daemon_util.h"
 #include "common/layout.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -144,12 +144,7 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken synchronously by the main thread; block them everywhere first.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = cfs::BlockStopSignals();
 
   auto ns = cfs::meta::RocksNamespace::Open(db, ro);
   if (!ns.ok()) {
@@ -177,8 +172,7 @@ int main(int argc, char** argv) {
   std::printf("cfs-meta listening on %s\n", where.c_str());
   std::fflush(stdout);
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  int sig = cfs::WaitForStopSignal(sigs);
   LOG_INFO("cfs-meta stopping on signal {}", sig);
   service.Stop();
   metrics_server.reset();

@@ -49,6 +49,23 @@ void Touch(pb::InodeRecord* r, int64_t now, bool mtime) {
   r->mutable_attr()->set_ctime_ns(now);
 }
 
+// A new inode's record: all times `now`, generation 1.
+pb::InodeRecord NewInodeRecord(uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid, uint32_t nlink,
+                               int64_t now) {
+  pb::InodeRecord rec;
+  auto* a = rec.mutable_attr();
+  a->set_ino(ino);
+  a->set_mode(mode);
+  a->set_uid(uid);
+  a->set_gid(gid);
+  a->set_nlink(nlink);
+  a->set_atime_ns(now);
+  a->set_mtime_ns(now);
+  a->set_ctime_ns(now);
+  a->set_generation(1);
+  return rec;
+}
+
 std::string Ser(const google::protobuf::Message& m) {
   std::string s;
   m.SerializeToString(&s);
@@ -187,6 +204,28 @@ class Txn {
     d_inodes_++;
     if (S_ISREG(mode)) d_files_++;
     if (S_ISDIR(mode)) d_dirs_++;
+  }
+
+  // The directory `parent`, once `name` is a valid name not in it yet.
+  Result<pb::InodeRecord*> GetDirForNewName(uint64_t parent, const std::string& name) {
+    CFS_RETURN_IF_ERROR(CheckName(name));
+    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, GetDir(parent));
+    CFS_ASSIGN_OR_RETURN(auto existing, GetDentry(parent, name));
+    if (existing) return Status::Exists("\"" + name + "\" exists");
+    return p;
+  }
+
+  // Adds the new inode rec (numbered next_ino_) as `name` in directory p, and
+  // moves the inode counter on; the caller commits, then sets next_ino_.
+  void AddNewInode(uint64_t parent, pb::InodeRecord* p, const std::string& name, const pb::InodeRecord& rec,
+                   int64_t now) {
+    const uint64_t ino = rec.attr().ino();
+    New(ino, rec);
+    CountNew(rec.attr().mode());
+    PutDentry(parent, name, ino, rec.attr().mode());
+    Touch(p, now, true);
+    Dirty(parent);
+    batch_.Put(ns_->state_, kNextInoKey, InoKey(ino + 1));
   }
 
   rocksdb::WriteBatch& batch() { return batch_; }
@@ -488,25 +527,11 @@ Result<CreateResult> RocksNamespace::Create(const pb::CreateRequest& req, const 
     }
     int64_t now = NowNs();
     uint64_t ino = next_ino_;
-    pb::InodeRecord rec;
-    auto* a = rec.mutable_attr();
-    a->set_ino(ino);
-    a->set_mode(mode);
-    a->set_uid(req.uid());
-    a->set_gid((p->attr().mode() & S_ISGID) ? p->attr().gid() : req.gid());
-    a->set_nlink(1);
-    a->set_atime_ns(now);
-    a->set_mtime_ns(now);
-    a->set_ctime_ns(now);
-    a->set_rdev(req.rdev());
-    a->set_generation(1);
-    if (type == S_IFREG) *a->mutable_layout() = layout;
-    t.New(ino, rec);
-    t.CountNew(mode);
-    t.PutDentry(req.parent(), req.name(), ino, mode);
-    Touch(p, now, true);
-    t.Dirty(req.parent());
-    t.batch().Put(state_, kNextInoKey, InoKey(ino + 1));
+    pb::InodeRecord rec = NewInodeRecord(
+        ino, mode, req.uid(), (p->attr().mode() & S_ISGID) ? p->attr().gid() : req.gid(), 1, now);
+    rec.mutable_attr()->set_rdev(req.rdev());
+    if (type == S_IFREG) *rec.mutable_attr()->mutable_layout() = layout;
+    t.AddNewInode(req.parent(), p, req.name(), rec, now);
     CFS_ASSIGN_OR_RETURN(seq, t.Commit());
     next_ino_ = ino + 1;
     if (req.client_id() != 0) opens_[ino]++;
@@ -524,33 +549,16 @@ Result<pb::Attr> RocksNamespace::Mkdir(const pb::MkdirRequest& req) {
   {
     std::lock_guard l(mu_);
     Txn t(this);
-    CFS_RETURN_IF_ERROR(CheckName(req.name()));
-    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, t.GetDir(req.parent()));
-    CFS_ASSIGN_OR_RETURN(auto existing, t.GetDentry(req.parent(), req.name()));
-    if (existing) return Status::Exists("\"" + req.name() + "\" exists");
+    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, t.GetDirForNewName(req.parent(), req.name()));
     int64_t now = NowNs();
     uint64_t ino = next_ino_;
     bool sgid = p->attr().mode() & S_ISGID;
-    pb::InodeRecord rec;
-    auto* a = rec.mutable_attr();
-    a->set_ino(ino);
-    a->set_mode(S_IFDIR | (req.mode() & 07777) | (sgid ? S_ISGID : 0));
-    a->set_uid(req.uid());
-    a->set_gid(sgid ? p->attr().gid() : req.gid());
-    a->set_nlink(2);
-    a->set_atime_ns(now);
-    a->set_mtime_ns(now);
-    a->set_ctime_ns(now);
-    a->set_generation(1);
+    pb::InodeRecord rec = NewInodeRecord(ino, S_IFDIR | (req.mode() & 07777) | (sgid ? S_ISGID : 0), req.uid(),
+                                         sgid ? p->attr().gid() : req.gid(), 2, now);
     rec.set_parent(req.parent());
     if (p->has_dir_layout()) *rec.mutable_dir_layout() = p->dir_layout();
-    t.New(ino, rec);
-    t.CountNew(a->mode());
-    t.PutDentry(req.parent(), req.name(), ino, a->mode());
-    p->mutable_attr()->set_nlink(p->attr().nlink() + 1);
-    Touch(p, now, true);
-    t.Dirty(req.parent());
-    t.batch().Put(state_, kNextInoKey, InoKey(ino + 1));
+    p->mutable_attr()->set_nlink(p->attr().nlink() + 1);  // the new ".."
+    t.AddNewInode(req.parent(), p, req.name(), rec, now);
     CFS_ASSIGN_OR_RETURN(seq, t.Commit());
     next_ino_ = ino + 1;
     out = rec.attr();
@@ -703,9 +711,7 @@ Result<pb::Attr> RocksNamespace::Link(uint64_t ino, uint64_t new_parent, const s
     CFS_ASSIGN_OR_RETURN(pb::InodeRecord * r, t.Get(ino));
     if (IsDir(*r)) return Status(EPERM, "cannot hard-link a directory");
     if (r->attr().nlink() == 0 || r->orphan()) return Status::NotFound("inode was unlinked");
-    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, t.GetDir(new_parent));
-    CFS_ASSIGN_OR_RETURN(auto existing, t.GetDentry(new_parent, name));
-    if (existing) return Status::Exists("\"" + name + "\" exists");
+    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, t.GetDirForNewName(new_parent, name));
     int64_t now = NowNs();
     r->mutable_attr()->set_nlink(r->attr().nlink() + 1);
     Touch(r, now, false);
@@ -729,30 +735,14 @@ Result<pb::Attr> RocksNamespace::Symlink(const pb::SymlinkRequest& req) {
     CFS_RETURN_IF_ERROR(CheckName(req.name()));
     if (req.target().empty()) return Status::NotFound("empty symlink target");
     if (req.target().size() > kSymlinkMax) return Status(ENAMETOOLONG, "symlink target too long");
-    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, t.GetDir(req.parent()));
-    CFS_ASSIGN_OR_RETURN(auto existing, t.GetDentry(req.parent(), req.name()));
-    if (existing) return Status::Exists("\"" + req.name() + "\" exists");
+    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * p, t.GetDirForNewName(req.parent(), req.name()));
     int64_t now = NowNs();
     uint64_t ino = next_ino_;
-    pb::InodeRecord rec;
-    auto* a = rec.mutable_attr();
-    a->set_ino(ino);
-    a->set_mode(S_IFLNK | 0777);
-    a->set_uid(req.uid());
-    a->set_gid((p->attr().mode() & S_ISGID) ? p->attr().gid() : req.gid());
-    a->set_nlink(1);
-    a->set_size(req.target().size());
-    a->set_atime_ns(now);
-    a->set_mtime_ns(now);
-    a->set_ctime_ns(now);
-    a->set_generation(1);
+    pb::InodeRecord rec = NewInodeRecord(
+        ino, S_IFLNK | 0777, req.uid(), (p->attr().mode() & S_ISGID) ? p->attr().gid() : req.gid(), 1, now);
+    rec.mutable_attr()->set_size(req.target().size());
     rec.set_symlink_target(req.target());
-    t.New(ino, rec);
-    t.CountNew(a->mode());
-    t.PutDentry(req.parent(), req.name(), ino, a->mode());
-    Touch(p, now, true);
-    t.Dirty(req.parent());
-    t.batch().Put(state_, kNextInoKey, InoKey(ino + 1));
+    t.AddNewInode(req.parent(), p, req.name(), rec, now);
     CFS_ASSIGN_OR_RETURN(seq, t.Commit());
     next_ino_ = ino + 1;
     out = rec.attr();

@@ -1,8 +1,5 @@
 // cfs-storage: the S-worker. Serves the stripe units kept in one or more target
 // directories and registers them with the M-worker.
-#include <signal.h>
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
@@ -10,6 +7,7 @@
 #include <vector>
 
 #include "common/cli_parse.h"
+#include "common/daemon_util.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "meta_link.h"
@@ -18,15 +16,6 @@
 #include "target.h"
 
 namespace {
-
-// Two fds per cached object: ask for as many descriptors as we are allowed.
-void RaiseFdLimit() {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
 
 // HOST:PORT where PORT may be 0 (any free port), unlike Endpoint::Parse.
 cfs::Result<cfs::rpc::Endpoint> ParseListen(const std::string& s) {
@@ -91,16 +80,11 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken synchronously by main; every thread inherits the mask.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = BlockStopSignals();
 
   InitLogging("cfs-storage", log_file, log_level);
   g_log_to_file = !log_file.empty();
-  RaiseFdLimit();
+  RaiseFdLimit();  // two fds per cached object: as many as we are allowed
 
   auto meta_eps = storage::MetaLink::ParseAddresses(meta);
   if (!meta_eps.ok()) return Fail("--meta: " + meta_eps.status().message());
@@ -153,8 +137,7 @@ int main(int argc, char** argv) {
   storage::MetaLink link(lo, &service, *transport);
   link.Start();
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  int sig = WaitForStopSignal(sigs);
   LOG_INFO("cfs-storage stopping on signal {}", sig);
   link.Stop();
   service.Stop();

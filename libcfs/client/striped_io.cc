@@ -121,6 +121,23 @@ std::atomic<uint64_t>& BytesCounter(const char* dir) {
                                 "Bytes moved between this client and the S-workers");
 }
 
+// A call on the unit extent e (no bulk attached yet).
+Piece UnitPiece(pb::Method method, uint64_t ino, const Layout& l, const UnitExtent& e,
+                std::chrono::milliseconds timeout) {
+  Piece p;
+  auto u = std::make_unique<pb::UnitIo>();
+  u->set_ino(ino);
+  u->set_target_id(l.targets[e.target_index]);
+  u->set_offset(e.local_offset);
+  u->set_length(e.length);
+  p.target_id = u->target_id();
+  p.spec.method = method;
+  p.spec.request = u.get();
+  p.spec.timeout = timeout;
+  p.req = std::move(u);
+  return p;
+}
+
 }  // namespace
 
 std::unique_ptr<IoOp> StripedIo::StartWrite(uint64_t ino, const Layout& l, const char* buf,
@@ -144,18 +161,8 @@ std::unique_ptr<IoOp> StripedIo::StartWrite(uint64_t ino, const Layout& l, const
         continue;
       }
     }
-    Piece p;
-    auto u = std::make_unique<pb::UnitIo>();
-    u->set_ino(ino);
-    u->set_target_id(l.targets[e.target_index]);
-    u->set_offset(e.local_offset);
-    u->set_length(e.length);
-    p.target_id = u->target_id();
-    p.spec.method = pb::WRITE_UNIT;
-    p.spec.request = u.get();
+    Piece p = UnitPiece(pb::WRITE_UNIT, ino, l, e, timeout_);
     p.spec.bulk_out.push_back({src, e.length});
-    p.spec.timeout = timeout_;
-    p.req = std::move(u);
     last_of_target[e.target_index] = op->pieces.size();
     op->pieces.push_back(std::move(p));
   }
@@ -171,20 +178,10 @@ std::unique_ptr<IoOp> StripedIo::StartRead(uint64_t ino, const Layout& l, char* 
   auto extents = MapRange(l, off, len);
   op->pieces.reserve(extents.size());
   for (const auto& e : extents) {
-    Piece p;
-    auto u = std::make_unique<pb::UnitIo>();
-    u->set_ino(ino);
-    u->set_target_id(l.targets[e.target_index]);
-    u->set_offset(e.local_offset);
-    u->set_length(e.length);
-    p.target_id = u->target_id();
-    p.spec.method = pb::READ_UNIT;
-    p.spec.request = u.get();
+    Piece p = UnitPiece(pb::READ_UNIT, ino, l, e, timeout_);
     p.spec.bulk_in = buf + (e.file_offset - off);
     p.spec.bulk_in_cap = e.length;
-    p.spec.timeout = timeout_;
     p.expect_in = e.length;
-    p.req = std::move(u);
     op->pieces.push_back(std::move(p));
   }
   BytesCounter("read") += len;
