@@ -289,12 +289,16 @@ Result<size_t> FileImpl::Read(void* vbuf, size_t len, uint64_t off) {
   bool sequential;
   {
     std::lock_guard<std::mutex> g(ra_mu_);
-    // Kernel read-ahead may reorder nearby reads: within a stripe counts.
+    // A read that continues exactly where the last one ended is sequential.
+    // Kernel read-ahead may reorder nearby reads, so within a stripe also
+    // counts, but only while a sequential run is already going: a random
+    // read that happens to land near the previous one must not pull in whole
+    // stripes (that made random 4 KiB reads move 50x their bytes).
     uint64_t d = off > ra_next_ ? off - ra_next_ : ra_next_ - off;
-    bool near = d <= stripe_bytes_;
-    ra_seq_ = near ? ra_seq_ + 1 : 0;
-    ra_next_ = near ? std::max(ra_next_, off + len) : off + len;
-    sequential = near && tuning_.readahead_stripes > 0;
+    bool seq = off == ra_next_ || (d <= stripe_bytes_ && ra_seq_ > 0);
+    ra_seq_ = seq ? ra_seq_ + 1 : 0;
+    ra_next_ = seq ? std::max(ra_next_, off + len) : off + len;
+    sequential = seq && tuning_.readahead_stripes > 0;
   }
   if (sequential) {
     auto r = ReadCached(buf, len, off, size, gen);
