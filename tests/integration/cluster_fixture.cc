@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <gtest/gtest.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -117,6 +119,12 @@ LocalCluster::LocalCluster(ClusterOptions opts) : opts_(std::move(opts)) {
 }
 
 LocalCluster::~LocalCluster() {
+  // A failed test shows the daemons' last words before the directory goes.
+  if (::testing::Test::HasFailure()) {
+    std::string logs;
+    Run("for f in '" + dir_ + "'/log/*.log; do echo \"== $f\"; tail -n 25 \"$f\"; done", &logs);
+    fprintf(stderr, "%s\n", logs.c_str());
+  }
   Down();
   if (getenv("CFS_KEEP_TEST_DIR") == nullptr) Run("rm -rf '" + dir_ + "'");
 }
