@@ -268,7 +268,18 @@ class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChanne
     {
       std::lock_guard<std::mutex> g(pending_mu_);
       failed_ = true;
-      calls.swap(pending_);
+      // A call the reader is filling stays with the reader, which completes it
+      // once its read returns (the shutdown above makes that prompt): its
+      // caller must not get its buffers back while they are being written.
+      const bool on_reader = std::this_thread::get_id() == reader_.get_id();
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second->receiving_ && !on_reader) {
+          ++it;
+          continue;
+        }
+        calls.emplace(it->first, std::move(it->second));
+        it = pending_.erase(it);
+      }
     }
     Status st(why.IsRetryable() ? why.err() : ECONNRESET,
               "connection to " + peer_.ToString() + " failed: " + why.message());
