@@ -400,7 +400,9 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
                bool plus) {
   FuseContext* c = Ctx(req);
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
-  std::lock_guard lk(d->mu);
+  // Unlocked before every reply: once the kernel has the reply it may send
+  // RELEASEDIR at once, which frees the handle (and this mutex) on another thread.
+  std::unique_lock lk(d->mu);
   std::vector<char> buf(size);
   size_t used = 0;
   // Adds one entry; false once the buffer is full (the entry was not added).
@@ -429,7 +431,10 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     return true;
   };
   if (off == 0) {
-    if (!add(".", nullptr, ino, S_IFDIR >> 12, 1)) return (void)fuse_reply_buf(req, nullptr, 0);
+    if (!add(".", nullptr, ino, S_IFDIR >> 12, 1)) {
+      lk.unlock();
+      return (void)fuse_reply_buf(req, nullptr, 0);
+    }
     off = 1;
   }
   if (off == 1) {
@@ -441,7 +446,10 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
       auto it = c->dir_parent.find(ino);
       if (it != c->dir_parent.end()) parent = it->second;
     }
-    if (!add("..", nullptr, parent, S_IFDIR >> 12, 2)) return (void)fuse_reply_buf(req, buf.data(), used);
+    if (!add("..", nullptr, parent, S_IFDIR >> 12, 2)) {
+      lk.unlock();
+      return (void)fuse_reply_buf(req, buf.data(), used);
+    }
     off = 2;
   }
   uint64_t cookie = off == 2 ? 0 : static_cast<uint64_t>(off);
@@ -467,6 +475,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
       if (!r.ok()) {
         d->start = UINT64_MAX;
         if (used > 0) break;  // report what we have; the error comes next call
+        lk.unlock();
         return ReplyErr(req, r.status(), "readdir");
       }
       d->start = cookie;
@@ -489,6 +498,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     }
     if (full || d->eof) break;
   }
+  lk.unlock();
   fuse_reply_buf(req, buf.data(), used);
 }
 
