@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Sets up (up) or tears down (down) a GlusterFS peer for the benchmarks: a
-# distributed volume of 4 bricks under DIR on this machine, mounted with the
-# glusterfs FUSE client at MNT. Needs root and Debian's glusterfs-server and
-# glusterfs-client (scripts/install-deps.sh --bench).
+# distributed volume of 4 bricks (or, with --disperse K+M, a dispersed volume
+# of K+M bricks, Reed-Solomon with M redundancy: GlusterFS's erasure coding)
+# under DIR on this machine, mounted with the glusterfs FUSE client at MNT.
+# Needs root and Debian's glusterfs-server and glusterfs-client
+# (scripts/install-deps.sh --bench).
 #
-#   bench/gluster.sh up   [--dir DIR] [--mount MNT] [--bricks N]
-#   bench/gluster.sh down [--dir DIR] [--mount MNT]
+#   bench/gluster.sh up   [--dir DIR] [--mount MNT] [--bricks N] [--disperse K+M] [--volume NAME]
+#   bench/gluster.sh down [--dir DIR] [--mount MNT] [--volume NAME]
 #
 # Defaults: DIR=/var/tmp/cfs-bench/gluster, MNT=/mnt/cfs-bench-gluster, 4 bricks,
 # volume name cfsbench. `up` is idempotent after a failed run: it tears down
 # first. `down` unmounts, stops and deletes the volume, stops the glusterd this
-# script started, and removes DIR.
+# script started (unless another volume is still defined), and removes DIR.
 set -euo pipefail
 
 VOL=cfsbench
 DIR=/var/tmp/cfs-bench/gluster
 MNT=/mnt/cfs-bench-gluster
 BRICKS=4
+DISPERSE=""   # K+M: a dispersed (erasure-coded) volume of K+M bricks
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 while [ $# -gt 0 ]; do
@@ -24,12 +27,20 @@ while [ $# -gt 0 ]; do
     --dir) DIR=$2; shift 2 ;;
     --mount) MNT=$2; shift 2 ;;
     --bricks) BRICKS=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --disperse) DISPERSE=$2; shift 2 ;;
+    --volume) VOL=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "gluster.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 die() { echo "gluster.sh: $*" >&2; exit 1; }
+if [ -n "$DISPERSE" ]; then
+  [[ "$DISPERSE" =~ ^([0-9]+)\+([0-9]+)$ ]] || die "--disperse wants K+M, e.g. 4+2 (got $DISPERSE)"
+  DK=${BASH_REMATCH[1]} DM=${BASH_REMATCH[2]}
+  [ "$DM" -ge 1 ] && [ "$DK" -gt "$DM" ] || die "--disperse K+M needs M >= 1 and K > M (gluster's rule)"
+  BRICKS=$((DK + DM))
+fi
 G() { timeout 60 gluster --mode=script "$@"; }
 PIDFILE=/run/cfs-bench-glusterd.pid
 
@@ -68,8 +79,11 @@ down() {
   fi
   # Brick processes of our volume that survived the stop.
   for p in $(pgrep -f "glusterfsd.*--volfile-id $VOL\." || true); do kill "$p" 2>/dev/null || true; done
-  # Stop glusterd only if we started it (its pid file is ours).
-  if [ -f "$PIDFILE" ]; then
+  # Stop glusterd only if we started it (its pid file is ours) and no other
+  # benchmark volume still needs it.
+  others=""
+  glusterd_running && others=$(G volume list 2>/dev/null | grep -vx "No volumes present in cluster" || true)
+  if [ -f "$PIDFILE" ] && [ -z "$others" ]; then
     pid=$(cat "$PIDFILE")
     if kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
@@ -91,13 +105,16 @@ up() {
     mkdir -p "$DIR/brick$i"
     bricks+=("$HOST:$DIR/brick$i")
   done
-  # force: the bricks live on the root file system, which gluster warns about.
-  G volume create "$VOL" transport tcp "${bricks[@]}" force >/dev/null || die "volume create failed"
+  # force: the bricks live on the root file system (and, dispersed, all on one
+  # server), which gluster warns about.
+  kind=()
+  [ -n "$DISPERSE" ] && kind=(disperse "$BRICKS" redundancy "$DM")
+  G volume create "$VOL" "${kind[@]}" transport tcp "${bricks[@]}" force >/dev/null || die "volume create failed"
   G volume start "$VOL" >/dev/null || die "volume start failed"
   timeout 60 mount -t glusterfs "$HOST:/$VOL" "$MNT" || die "mount of $HOST:/$VOL on $MNT failed"
   for _ in $(seq 50); do
     if touch "$MNT/.probe" 2>/dev/null && rm -f "$MNT/.probe"; then
-      echo "gluster.sh: volume $VOL ($BRICKS bricks under $DIR) mounted on $MNT"
+      echo "gluster.sh: volume $VOL (${DISPERSE:+disperse $DISPERSE, }$BRICKS bricks under $DIR) mounted on $MNT"
       return 0
     fi
     sleep 0.2
@@ -108,5 +125,5 @@ up() {
 case "$cmd" in
   up) up ;;
   down) down; echo "gluster.sh: torn down" ;;
-  *) echo "usage: $0 up|down [--dir DIR] [--mount MNT] [--bricks N]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down [--dir DIR] [--mount MNT] [--bricks N] [--disperse K+M] [--volume NAME]" >&2; exit 2 ;;
 esac
