@@ -4,6 +4,9 @@
   report.py --one FIO_JSON   one line summary of one fio result (for the log)
   report.py --out DIR        DIR/raw/<target>.<job>.json, DIR/cpu/... ->
                              DIR/results.md, DIR/results.json
+  report.py --ec --out DIR   the same for a run of bench/ec.sh (erasure coding,
+                             issue 3): parity cost, GlusterFS disperse,
+                             degraded reads, partial-stripe writes, rebuild
 """
 import argparse
 import glob
@@ -240,14 +243,154 @@ def build(out):
     print("\n".join(lines + [""] + glines))
 
 
+# ---- bench/ec.sh (issue 3) ---------------------------------------------------
+
+EC_SEQ = [j for j in JOBS if j[0].startswith("seq-")]
+EC_RAND = [("rand-write-4k-1job", "rand write 4 KiB, 1 job", "IOPS"),
+           ("rand-write-4k", "rand write 4 KiB, 4 jobs", "IOPS")]
+EC_READS = [j for j in EC_SEQ if "read" in j[0]]
+
+
+def ec_cpu_per_gib(out, t, job, s):
+    """CPU seconds (fio + the target's daemons) per GiB moved, or None."""
+    c = cpu_profile(out, t, job)
+    if not c or not s["runtime_s"]:
+        return None
+    cpu = c["proc_cpu_s"].get("fio (own report)", 0.0) + sum((c.get("own_cpu_s") or {}).values())
+    gib = s["mib_s"] * s["runtime_s"] / 1024.0
+    return cpu / gib if gib > 0 else None
+
+
+def build_ec(out):
+    machine = {}
+    if os.path.exists(f"{out}/machine.json"):
+        with open(f"{out}/machine.json") as f:
+            machine = json.load(f)
+    ec, plain = machine.get("ec", "4+2"), machine.get("plain", "6+0")
+    res = {}  # (target, job) -> summary
+    for p in glob.glob(f"{out}/raw/*.json"):
+        t, job = os.path.basename(p)[:-5].split(".", 1)
+        try:
+            res[(t, job)] = fio_summary(p)
+        except (OSError, ValueError, KeyError):
+            continue
+
+    def val(t, job, unit="MiB/s"):
+        r = res.get((t, job))
+        return metric(r, unit) if r else None
+
+    def x(r):
+        return "—" if r is None else f"{r:.2f}x"
+
+    md = [f"# CFS erasure-coding benchmark run {machine.get('date', '')}", ""]
+    if machine:
+        md.append(f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), "
+                  f"{machine.get('mem_gib')} GiB RAM, kernel {machine.get('kernel')}, "
+                  f"{machine.get('fio')}, {machine.get('glusterfs')}, CFS commit "
+                  f"{machine.get('cfs_commit')} ({machine.get('cfs_build')}), nice {machine.get('nice')}. "
+                  f"{machine.get('workers')} S-workers; layouts {ec} and {plain}; killed S-workers "
+                  f"{machine.get('kill')}; wiped S-worker {machine.get('wipe')}. "
+                  f"Parameters: {machine.get('params')}"
+                  + (" **(quick mode: harness check, figures not meaningful)**" if machine.get("quick") else ""))
+        md.append("")
+    failed = sorted(os.path.basename(p)[:-7] for p in glob.glob(f"{out}/log/*.failed"))
+    if failed:
+        md.append("Failed: " + ", ".join(failed) + " (see log/)")
+        md.append("")
+
+    # Sequential: the cost of parity, and GlusterFS disperse.
+    md += [f"Sequential, MiB/s (higher is better); CPU s/GiB of fio plus the target's daemons in brackets:", "",
+           f"| job | CFS {plain} | CFS {ec} | GlusterFS disperse {ec} | CFS {ec} / CFS {plain} | CFS {ec} / GlusterFS |",
+           "|---|---:|---:|---:|---:|---:|"]
+    ratios = {}
+    for job, label, unit in EC_SEQ:
+        cells = []
+        for t in ("cfs-plain", "cfs-ec", "gluster-ec"):
+            v = val(t, job)
+            c = ec_cpu_per_gib(out, t, job, res[(t, job)]) if v is not None else None
+            cells.append("—" if v is None else f"{v:,.0f}" + ("" if c is None else f" ({c:.1f})"))
+        rp = ratio(val("cfs-ec", job), val("cfs-plain", job))
+        rg = ratio(val("cfs-ec", job), val("gluster-ec", job))
+        ratios[job] = {"ec_over_plain": rp, "ec_over_gluster_disperse": rg}
+        md.append(f"| {label} | " + " | ".join(cells) + f" | {x(rp)} | {x(rg)} |")
+
+    # Degraded reads of the same K+M files.
+    md += ["", f"Degraded sequential reads of the same {ec} files, MiB/s (down0 = healthy, just before the kills):", "",
+           "| job | healthy | 1 S-worker down | 2 S-workers down | 1 down / healthy | 2 down / healthy |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for job, label, unit in EC_READS:
+        h, d1, d2 = (val(f"cfs-ec-down{n}", job) for n in range(3))
+        r1, r2 = ratio(d1, h), ratio(d2, h)
+        ratios[f"degraded:{job}"] = {"down1_over_healthy": r1, "down2_over_healthy": r2}
+        md.append(f"| {label} | {fmt(h, unit)} | {fmt(d1, unit)} | {fmt(d2, unit)} | {x(r1)} | {x(r2)} |")
+
+    # Partial-stripe random writes.
+    md += ["", f"Partial-stripe 4 KiB random writes (psync, one request in flight per job) on a pre-written file, IOPS:", "",
+           f"| job | CFS {ec} | CFS {plain} | {ec} / {plain} |", "|---|---:|---:|---:|"]
+    for job, label, unit in EC_RAND:
+        e, p = val("cfs-ec", job, unit), val("cfs-plain", job, unit)
+        r = ratio(e, p)
+        ratios[job] = {"ec_over_plain": r}
+        md.append(f"| {label} | {fmt(e, unit)} | {fmt(p, unit)} | {x(r)} |")
+
+    # Rebuild.
+    rebuild = None
+    if os.path.exists(f"{out}/rebuild.json"):
+        with open(f"{out}/rebuild.json") as f:
+            rebuild = json.load(f)
+        md += ["", "Rebuild of one wiped S-worker (`cfs rebuild`, until `cfs rebuild status --json` says idle):", "",
+               "| rebuilt (bytes_total) | elapsed | rate | wiped target held | rate from that |",
+               "|---:|---:|---:|---:|---:|",
+               f"| {rebuild['bytes_total'] / 1048576:,.0f} MiB | {rebuild['elapsed_s']:.1f} s | "
+               f"{'—' if rebuild['mib_s'] is None else format(rebuild['mib_s'], ',.1f') + ' MiB/s'} | "
+               f"{rebuild['wiped_target_bytes'] / 1048576:,.0f} MiB | "
+               f"{'—' if rebuild['mib_s_from_wiped_bytes'] is None else format(rebuild['mib_s_from_wiped_bytes'], ',.1f') + ' MiB/s'} |"]
+        if not rebuild.get("saw_running"):
+            md.append("")
+            md.append("(no poll saw state \"running\": the rebuild ended within the first second, or did not start)")
+
+    # Targets of issue 3.
+    goals = []
+    for job in ("seq-write-1job", "seq-write-4jobs"):
+        goals.append((f"{job}: CFS {ec} >= 0.70x CFS {plain}", ratios.get(job, {}).get("ec_over_plain"), 0.70))
+        goals.append((f"{job}: CFS {ec} >= 2x GlusterFS disperse {ec}",
+                      ratios.get(job, {}).get("ec_over_gluster_disperse"), 2.0))
+    for job, _, _ in EC_READS:
+        for n in (1, 2):
+            goals.append((f"{job}, {n} S-worker{'s' if n > 1 else ''} down: >= 0.60x healthy",
+                          ratios.get(f"degraded:{job}", {}).get(f"down{n}_over_healthy"), 0.60))
+    gl = ["| target | measured | met |", "|---|---:|---|"]
+    gj = []
+    for label, r, need in goals:
+        met = None if r is None else r >= need
+        gj.append({"target": label, "need": need, "ratio": r, "met": met})
+        gl.append(f"| {label} | {x(r)} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
+    md += ["", "Targets (issue 3):", ""] + gl + [""]
+    if os.path.exists(f"{out}/log/loadavg"):
+        with open(f"{out}/log/loadavg") as f:
+            md += ["Load average (1, 5, 15 min) at the start of each job:", "", "```"] + \
+                  [l.rstrip() for l in f if l.strip()] + ["```", ""]
+
+    with open(f"{out}/results.md", "w") as f:
+        f.write("\n".join(md))
+    with open(f"{out}/results.json", "w") as f:
+        json.dump({"machine": machine, "failed": failed,
+                   "results": {f"{t}.{j}": s for (t, j), s in sorted(res.items())},
+                   "ratios": ratios, "rebuild": rebuild, "goals": gj}, f, indent=2)
+    print("\n".join(md))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--one")
     ap.add_argument("--out")
+    ap.add_argument("--ec", action="store_true")
     a = ap.parse_args()
     if a.one:
         s = fio_summary(a.one)
         print(f"{s['mib_s']:.0f} MiB/s, {s['iops']:.0f} IOPS, {s['runtime_s']:.1f} s")
+    elif a.out and a.ec:
+        build_ec(a.out)
     elif a.out:
         build(a.out)
     else:
