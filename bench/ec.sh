@@ -18,7 +18,7 @@
 #
 #   bench/ec.sh [--build DIR] [--work DIR] [--out DIR] [--quick] [--nice N]
 #               [--targets cfs,gluster] [--steps seq,rand,degraded,rebuild]
-#               [--ec K+M] [--plain K+0] [--kill I,J] [--wipe I]
+#               [--ec K+M] [--plain K+0] [--unit SIZE] [--kill I,J] [--wipe I]
 #               [--detect-wait S] [--rand-runtime S] [--rebuild-timeout S]
 #
 # Results: OUT (default bench/results/ec-<date>/) with raw/ (fio JSON), cpu/,
@@ -39,6 +39,7 @@ TARGETS=cfs,gluster
 STEPS=seq,rand,degraded,rebuild
 EC=4+2
 PLAIN=6+0
+UNIT=1M           # stripe unit of both directories (cfs setstripe --unit)
 KILL=0,1          # S-workers killed for the degraded reads, in this order
 WIPE=5            # S-worker whose target is wiped for the rebuild
 DETECT_WAIT=6     # seconds after a kill before the degraded read (detection <= 5 s)
@@ -61,6 +62,7 @@ while [ $# -gt 0 ]; do
     --steps) STEPS=$2; shift 2 ;;
     --ec) EC=$2; shift 2 ;;
     --plain) PLAIN=$2; shift 2 ;;
+    --unit) UNIT=$2; shift 2 ;;
     --kill) KILL=$2; shift 2 ;;
     --wipe) WIPE=$2; shift 2 ;;
     --detect-wait) DETECT_WAIT=$2; shift 2 ;;
@@ -71,7 +73,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ $QUICK = 1 ]; then  # harness check, figures meaningless
-  RUNTIME=3 SEQ_SIZE_1=256m SEQ_SIZE_4=64m RAND_SIZE=64m
+  RUNTIME=3 SEQ_SIZE_1=256m SEQ_SIZE_4=64m RAND_SIZE=64m MAX_RUNTIME=30
 fi
 [ -n "$OUT" ] || OUT=$REPO/bench/results/ec-$(date +%Y%m%d-%H%M%S)
 
@@ -123,19 +125,19 @@ setup_cfs() {
   [ -x "$CFS_BIN" ] || { log "$CFS_BIN not found: build CFS first (cmake -S $REPO -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $BUILD)"; return 1; }
   down_cfs
   mkdir -p "$CFS_MNT"
-  log "cfs local up: $WORKERS workers, default layout $PLAIN"
-  timeout 180 "$CFS_BIN" local up --dir "$CFS_DIR" --mount "$CFS_MNT" --workers $WORKERS --stripe "$PLAIN" \
+  log "cfs local up: $WORKERS workers, default layout $PLAIN, unit $UNIT"
+  timeout 180 "$CFS_BIN" local up --dir "$CFS_DIR" --mount "$CFS_MNT" --workers $WORKERS --stripe "$PLAIN" --unit "$UNIT" \
       >"$OUT/log/cfs-up.log" 2>&1 \
     || { log "cfs local up failed (see $OUT/log/cfs-up.log): $(tail -3 "$OUT/log/cfs-up.log")"; return 1; }
   mountpoint -q "$CFS_MNT" || { log "$CFS_MNT is not a mount point after cfs local up"; return 1; }
   CFS_UP=1
   mkdir -p "$CFS_MNT/plain" "$CFS_MNT/ec" || { log "mkdir on the CFS mount failed"; return 1; }
-  if cfs setstripe --count "$PLAIN_K" --parity "$PLAIN_M" "$CFS_MNT/plain" >>"$OUT/log/setstripe.log" 2>&1; then
+  if cfs setstripe --unit "$UNIT" --count "$PLAIN_K" --parity "$PLAIN_M" "$CFS_MNT/plain" >>"$OUT/log/setstripe.log" 2>&1; then
     DIRS[cfs-plain]=$CFS_MNT/plain
   else
     log "ERROR: setstripe $PLAIN failed: $(tail -2 "$OUT/log/setstripe.log")"; echo "setstripe failed" > "$OUT/log/cfs-plain.failed"; status=1
   fi
-  if cfs setstripe --count "$EC_K" --parity "$EC_M" "$CFS_MNT/ec" >>"$OUT/log/setstripe.log" 2>&1; then
+  if cfs setstripe --unit "$UNIT" --count "$EC_K" --parity "$EC_M" "$CFS_MNT/ec" >>"$OUT/log/setstripe.log" 2>&1; then
     DIRS[cfs-ec]=$CFS_MNT/ec
   else
     log "ERROR: setstripe $EC failed: $(tail -2 "$OUT/log/setstripe.log")"; echo "setstripe failed" > "$OUT/log/cfs-ec.failed"; status=1
@@ -276,7 +278,7 @@ wait_idle_rebuild() {
   echo "  \"cfs_build\": \"$BUILD\","
   echo "  \"quick\": $QUICK,"
   echo "  \"nice\": $NICE,"
-  echo "  \"workers\": $WORKERS, \"ec\": \"$EC\", \"plain\": \"$PLAIN\", \"kill\": \"$KILL\", \"wipe\": $WIPE,"
+  echo "  \"workers\": $WORKERS, \"ec\": \"$EC\", \"plain\": \"$PLAIN\", \"unit\": \"$UNIT\", \"kill\": \"$KILL\", \"wipe\": $WIPE,"
   echo "  \"detect_wait_s\": $DETECT_WAIT, \"targets\": \"$TARGETS\", \"steps\": \"$STEPS\","
   echo "  \"params\": {\"rand_runtime\": $RUNTIME, \"seq_size_1\": \"$SEQ_SIZE_1\", \"seq_size_4\": \"$SEQ_SIZE_4\", \"rand_size\": \"$RAND_SIZE\"}"
   echo "}"
@@ -329,6 +331,7 @@ if has "$STEPS" degraded && [ -n "${DIRS[cfs-ec]:-}" ]; then
     kill_worker "$w" || { status=1; break; }
     n=$((n + 1))
     sleep "$DETECT_WAIT"
+    { echo "== $(date -Is) $n down"; cfs workers; } >> "$OUT/log/workers.log" 2>&1
     for job in $READ_JOBS; do run_job "cfs-ec-down$n" "$d" "$job"; done
     drop_caches
     got=$(sample "$d/seq1.0")
@@ -376,15 +379,25 @@ if has "$STEPS" rebuild && [ -n "${DIRS[cfs-ec]:-}" ]; then
 import json, sys
 out, t0, t1, before, after = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5] or 0)
 polls = [json.loads(l) for l in open(f"{out}/log/rebuild-status.jsonl")]
-bt = max((p["status"].get("bytes_total") or 0 for p in polls), default=0)
+def field(st, name):  # snake_case or protobuf-JSON camelCase; uint64 may be a string
+    parts = name.split("_")
+    v = st.get(name, st.get(parts[0] + "".join(p.title() for p in parts[1:])))
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+bt = int(max((field(p["status"], "bytes_total") for p in polls), default=0))
+bd = int(max((field(p["status"], "bytes_done") for p in polls), default=0))
+rates = [field(p["status"], "rate_bytes_per_s") for p in polls if p["status"].get("state") == "running"]
 saw = any(p["status"].get("state") == "running" for p in polls)
 el = t1 - t0
-r = {"elapsed_s": round(el, 2), "bytes_total": bt, "wiped_target_bytes": before,
+mib = lambda b: round(b / 1048576 / el, 1) if el > 0 and b else None
+r = {"elapsed_s": round(el, 2), "bytes_total": bt, "bytes_done": bd, "wiped_target_bytes": before,
      "all_targets_bytes_after": after, "saw_running": saw, "polls": len(polls),
-     "mib_s": round(bt / 1048576 / el, 1) if el > 0 and bt else None,
-     "mib_s_from_wiped_bytes": round(before / 1048576 / el, 1) if el > 0 else None}
+     "mib_s": mib(bt), "mib_s_from_bytes_done": mib(bd), "mib_s_from_wiped_bytes": mib(before),
+     "reported_rate_mib_s_max": round(max(rates) / 1048576, 1) if rates else None}
 json.dump(r, open(f"{out}/rebuild.json", "w"), indent=2)
-print(f"rebuild: {bt} bytes in {el:.1f} s = {r['mib_s']} MiB/s (wiped target held {before} bytes)")
+print(f"rebuild: bytes_total {bt} in {el:.1f} s = {r['mib_s']} MiB/s (bytes_done {bd}; wiped target held {before} bytes)")
 EOF
       else
         echo "not idle" > "$OUT/log/rebuild.failed"; status=1

@@ -339,9 +339,10 @@ def build_ec(out):
         with open(f"{out}/rebuild.json") as f:
             rebuild = json.load(f)
         md += ["", "Rebuild of one wiped S-worker (`cfs rebuild`, until `cfs rebuild status --json` says idle):", "",
-               "| rebuilt (bytes_total) | elapsed | rate | wiped target held | rate from that |",
-               "|---:|---:|---:|---:|---:|",
-               f"| {rebuild['bytes_total'] / 1048576:,.0f} MiB | {rebuild['elapsed_s']:.1f} s | "
+               "| bytes_total | bytes_done | elapsed | rate (bytes_total / elapsed) | wiped target held | rate from that |",
+               "|---:|---:|---:|---:|---:|---:|",
+               f"| {rebuild['bytes_total'] / 1048576:,.0f} MiB | {rebuild.get('bytes_done', 0) / 1048576:,.0f} MiB | "
+               f"{rebuild['elapsed_s']:.1f} s | "
                f"{'—' if rebuild['mib_s'] is None else format(rebuild['mib_s'], ',.1f') + ' MiB/s'} | "
                f"{rebuild['wiped_target_bytes'] / 1048576:,.0f} MiB | "
                f"{'—' if rebuild['mib_s_from_wiped_bytes'] is None else format(rebuild['mib_s_from_wiped_bytes'], ',.1f') + ' MiB/s'} |"]
