@@ -203,20 +203,30 @@ Result<std::unique_ptr<FileChunkStore>> FileChunkStore::Open(const std::string& 
 std::string FileChunkStore::ShardDir(uint64_t ino) const {
   return objects_dir_ + "/" + Hex(Mix(ino) >> 56, 2);
 }
-std::string FileChunkStore::ObjectPath(uint64_t ino) const {
-  return ShardDir(ino) + "/" + Hex(ino, 16);
+std::string FileChunkStore::ObjectPath(uint64_t ino, uint32_t slot) const {
+  std::string p = ShardDir(ino) + "/" + Hex(ino, 16);
+  if (slot != 0) p += "." + std::to_string(slot);
+  return p;
 }
-std::string FileChunkStore::ChecksumPath(uint64_t ino) const { return ObjectPath(ino) + ".csum"; }
+std::string FileChunkStore::ChecksumPath(uint64_t ino, uint32_t slot) const {
+  return ObjectPath(ino, slot) + ".csum";
+}
+
+Status FileChunkStore::SyncDirs(uint64_t ino) const {
+  CFS_RETURN_IF_ERROR(FsyncPath(ShardDir(ino)));
+  return FsyncPath(objects_dir_);
+}
 
 size_t FileChunkStore::open_objects() const {
   std::lock_guard<std::mutex> g(mu_);
   return cache_.size();
 }
 
-Result<std::shared_ptr<FileChunkStore::Object>> FileChunkStore::Get(uint64_t ino, bool create) {
+Result<std::shared_ptr<FileChunkStore::Object>> FileChunkStore::Get(Key key, bool create) {
+  const uint64_t ino = key.ino;
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto it = cache_.find(ino);
+    auto it = cache_.find(key);
     if (it != cache_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       return it->second.obj;
@@ -227,12 +237,12 @@ Result<std::shared_ptr<FileChunkStore::Object>> FileChunkStore::Get(uint64_t ino
   std::lock_guard<std::mutex> og(open_mu_);
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto it = cache_.find(ino);
+    auto it = cache_.find(key);
     if (it != cache_.end()) return it->second.obj;
   }
   auto obj = std::make_shared<Object>();
   obj->ino = ino;
-  obj->path = ObjectPath(ino);
+  obj->path = ObjectPath(ino, key.slot);
   bool created = false;
   if (create) {
     std::string shard = ShardDir(ino);
@@ -253,14 +263,14 @@ Result<std::shared_ptr<FileChunkStore::Object>> FileChunkStore::Get(uint64_t ino
       return Status::NotFound("no object " + obj->path);
   }
   if (obj->data_fd < 0) return IoError(errno, "opening object " + obj->path);
-  std::string csum = ChecksumPath(ino);
+  std::string csum = ChecksumPath(ino, key.slot);
   obj->csum_fd = ::open(csum.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (obj->csum_fd < 0) return IoError(errno, "opening checksum file " + csum);
   obj->dir_dirty = created;
 
   std::lock_guard<std::mutex> g(mu_);
-  lru_.push_front(ino);
-  cache_[ino] = CacheEntry{obj, lru_.begin()};
+  lru_.push_front(key);
+  cache_[key] = CacheEntry{obj, lru_.begin()};
   EvictLocked();
   return obj;
 }
@@ -278,9 +288,9 @@ void FileChunkStore::EvictLocked() {
   }
 }
 
-void FileChunkStore::Forget(uint64_t ino, const Object* obj) {
+void FileChunkStore::Forget(Key key, const Object* obj) {
   std::lock_guard<std::mutex> g(mu_);
-  auto it = cache_.find(ino);
+  auto it = cache_.find(key);
   if (it == cache_.end() || it->second.obj.get() != obj) return;
   lru_.erase(it->second.lru);
   cache_.erase(it);
@@ -304,7 +314,8 @@ Result<uint64_t> FileChunkStore::ReadBlockAndMatch(Object& obj, uint64_t b,
   return uint64_t{0};
 }
 
-Status FileChunkStore::Write(uint64_t ino, uint64_t offset, std::string_view data) {
+Status FileChunkStore::WriteSlot(uint64_t ino, uint32_t slot, uint64_t offset,
+                                 std::string_view data) {
   if (data.empty()) return Status::OK();
   const uint64_t end = offset + data.size();
   if (end < offset || end > (uint64_t{1} << 62)) return Status::Invalid("write range out of bounds");
@@ -314,7 +325,7 @@ Status FileChunkStore::Write(uint64_t ino, uint64_t offset, std::string_view dat
   std::shared_ptr<Object> obj;
   std::shared_lock<std::shared_mutex> ol;
   for (;;) {
-    CFS_ASSIGN_OR_RETURN(obj, Get(ino, true));
+    CFS_ASSIGN_OR_RETURN(obj, Get(Key{ino, slot}, true));
     ol = std::shared_lock<std::shared_mutex>(obj->mu);
     if (!obj->deleted) break;
     ol.unlock();  // deleted under us: the next Get opens a fresh object
@@ -409,11 +420,12 @@ Status FileChunkStore::Write(uint64_t ino, uint64_t offset, std::string_view dat
   return Status::OK();
 }
 
-Status FileChunkStore::Read(uint64_t ino, uint64_t offset, uint64_t len, char* out) {
+Status FileChunkStore::ReadSlot(uint64_t ino, uint32_t slot, uint64_t offset, uint64_t len,
+                                char* out) {
   if (len == 0) return Status::OK();
   const uint64_t end = offset + len;
   if (end < offset || end > (uint64_t{1} << 62)) return Status::Invalid("read range out of bounds");
-  auto got = Get(ino, false);
+  auto got = Get(Key{ino, slot}, false);
   if (!got.ok()) {
     if (got.status().err() != ENOENT) return got.status();
     std::memset(out, 0, len);  // a missing object reads as zeros
@@ -470,8 +482,8 @@ Status FileChunkStore::Read(uint64_t ino, uint64_t offset, uint64_t len, char* o
   return Status::OK();
 }
 
-Status FileChunkStore::Fsync(uint64_t ino) {
-  auto got = Get(ino, false);
+Status FileChunkStore::FsyncSlot(uint64_t ino, uint32_t slot) {
+  auto got = Get(Key{ino, slot}, false);
   if (!got.ok()) return got.status().err() == ENOENT ? Status::OK() : got.status();
   std::shared_ptr<Object> obj = *got;
   std::shared_lock<std::shared_mutex> ol(obj->mu);
@@ -490,9 +502,9 @@ Status FileChunkStore::Fsync(uint64_t ino) {
   return Status::OK();
 }
 
-Status FileChunkStore::Truncate(uint64_t ino, uint64_t size) {
+Status FileChunkStore::TruncateSlot(uint64_t ino, uint32_t slot, uint64_t size) {
   if (size > (uint64_t{1} << 62)) return Status::Invalid("truncate size out of bounds");
-  auto got = Get(ino, false);
+  auto got = Get(Key{ino, slot}, false);
   // A missing object already reads as zeros at any length.
   if (!got.ok()) return got.status().err() == ENOENT ? Status::OK() : got.status();
   std::shared_ptr<Object> obj = *got;
@@ -536,11 +548,11 @@ Status FileChunkStore::Truncate(uint64_t ino, uint64_t size) {
   return Status::OK();
 }
 
-Status FileChunkStore::Delete(uint64_t ino) {
-  auto got = Get(ino, false);
+Status FileChunkStore::DeleteSlot(uint64_t ino, uint32_t slot) {
+  auto got = Get(Key{ino, slot}, false);
   if (!got.ok()) {
     if (got.status().err() != ENOENT) return got.status();
-    std::string csum = ChecksumPath(ino);  // a sidecar left alone by a crash
+    std::string csum = ChecksumPath(ino, slot);  // a sidecar left alone by a crash
     if (::unlink(csum.c_str()) != 0 && errno != ENOENT)
       return Status::FromErrno(errno, "removing " + csum);
     return Status::OK();
@@ -550,11 +562,11 @@ Status FileChunkStore::Delete(uint64_t ino) {
   if (obj->deleted) return Status::OK();
   if (::unlink(obj->path.c_str()) != 0 && errno != ENOENT)
     return Status::FromErrno(errno, "removing object " + obj->path);
-  std::string csum = ChecksumPath(ino);
+  std::string csum = ChecksumPath(ino, slot);
   if (::unlink(csum.c_str()) != 0 && errno != ENOENT)
     return Status::FromErrno(errno, "removing " + csum);
   obj->deleted = true;
-  Forget(ino, obj.get());
+  Forget(Key{ino, slot}, obj.get());
   return Status::OK();
 }
 

@@ -33,34 +33,58 @@ class FileChunkStore : public ChunkStore {
                                                       FileChunkStoreOptions opts = {});
   ~FileChunkStore() override;
 
-  Status Write(uint64_t ino, uint64_t offset, std::string_view data) override;
-  Status Read(uint64_t ino, uint64_t offset, uint64_t len, char* out) override;
-  Status Fsync(uint64_t ino) override;
-  Status Truncate(uint64_t ino, uint64_t size) override;
-  Status Delete(uint64_t ino) override;
+  Status Write(uint64_t ino, uint64_t offset, std::string_view data) override {
+    return WriteSlot(ino, 0, offset, data);
+  }
+  Status Read(uint64_t ino, uint64_t offset, uint64_t len, char* out) override {
+    return ReadSlot(ino, 0, offset, len, out);
+  }
+  Status Fsync(uint64_t ino) override { return FsyncSlot(ino, 0); }
+  Status Truncate(uint64_t ino, uint64_t size) override { return TruncateSlot(ino, 0, size); }
+  Status Delete(uint64_t ino) override { return DeleteSlot(ino, 0); }
   Result<ChunkStoreStats> Stats() override;
 
-  // root/objects/<2 hex digits of a hash of ino>/<ino as 16 hex digits>
-  std::string ObjectPath(uint64_t ino) const;
-  std::string ChecksumPath(uint64_t ino) const;  // ObjectPath + ".csum"
+  // Slot s of an object is a separate file with its own checksum sidecar:
+  // slot 0 is the object itself, slot 1 the second copy-on-write slot of
+  // versioned (erasure-coded) units (file_unit_store.h). Same semantics as above.
+  Status WriteSlot(uint64_t ino, uint32_t slot, uint64_t offset, std::string_view data);
+  Status ReadSlot(uint64_t ino, uint32_t slot, uint64_t offset, uint64_t len, char* out);
+  Status FsyncSlot(uint64_t ino, uint32_t slot);
+  Status TruncateSlot(uint64_t ino, uint32_t slot, uint64_t size);
+  Status DeleteSlot(uint64_t ino, uint32_t slot);
+
+  // root/objects/<2 hex digits of a hash of ino>/<ino as 16 hex digits>[.<slot> for slot > 0]
+  std::string ObjectPath(uint64_t ino, uint32_t slot = 0) const;
+  std::string ChecksumPath(uint64_t ino, uint32_t slot = 0) const;  // ObjectPath + ".csum"
+  // The directory holding ino's files (objects/<hh>).
+  std::string ShardDir(uint64_t ino) const;
+  // fsync of the shard directory and of objects/ (after creating files in it).
+  Status SyncDirs(uint64_t ino) const;
   size_t open_objects() const;
   // Counts checksum mismatches found by reads (for metrics).
   uint64_t checksum_errors() const { return checksum_errors_.load(); }
 
  private:
   struct Object;
+  struct Key {
+    uint64_t ino;
+    uint32_t slot;
+    bool operator==(const Key& o) const { return ino == o.ino && slot == o.slot; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.ino * 31 + k.slot); }
+  };
   struct CacheEntry {
     std::shared_ptr<Object> obj;
-    std::list<uint64_t>::iterator lru;
+    std::list<Key>::iterator lru;
   };
 
   FileChunkStore(std::string root, FileChunkStoreOptions opts);
   // The cached object for ino, opening it on a miss. With create=false a
   // missing object is ENOENT.
-  Result<std::shared_ptr<Object>> Get(uint64_t ino, bool create);
-  void Forget(uint64_t ino, const Object* obj);
+  Result<std::shared_ptr<Object>> Get(Key key, bool create);
+  void Forget(Key key, const Object* obj);
   void EvictLocked();
-  std::string ShardDir(uint64_t ino) const;
   // Reads block b fully (zero-padded past EOF) into buf and says which record
   // checksum it matches (0 = neither).
   Result<uint64_t> ReadBlockAndMatch(Object& obj, uint64_t b, const ChecksumRecord& rec, char* buf);
@@ -70,8 +94,8 @@ class FileChunkStore : public ChunkStore {
   const std::string objects_dir_;
   const FileChunkStoreOptions opts_;
   mutable std::mutex mu_;  // guards cache_ and lru_
-  std::unordered_map<uint64_t, CacheEntry> cache_;
-  std::list<uint64_t> lru_;  // front = most recently used
+  std::unordered_map<Key, CacheEntry, KeyHash> cache_;
+  std::list<Key> lru_;  // front = most recently used
   std::mutex open_mu_;       // serializes cache misses (open vs delete races)
   std::atomic<uint64_t> checksum_errors_{0};
 };

@@ -16,6 +16,16 @@ struct Counters {
       "cfs_storage_written_bytes_total", "", "Bytes stored by WRITE_UNIT");
   std::atomic<uint64_t>& checksum_errors = Metrics::Get().Counter(
       "cfs_storage_checksum_errors_total", "", "Reads failed with a checksum mismatch");
+  std::atomic<uint64_t>& ec_bytes_read = Metrics::Get().Counter(
+      "cfs_storage_ec_read_bytes_total", "", "Bytes returned by EC_READ");
+  std::atomic<uint64_t>& ec_bytes_written = Metrics::Get().Counter(
+      "cfs_storage_ec_written_bytes_total", "", "Bytes received by accepted EC_WRITE");
+  std::atomic<uint64_t>& ec_refused = Metrics::Get().Counter(
+      "cfs_storage_ec_refused_total", "", "EC_WRITE not accepted (base is not the unit's current version)");
+  std::atomic<uint64_t>& ec_repairs = Metrics::Get().Counter(
+      "cfs_storage_ec_repairs_total", "", "EC_WRITE repairs in place (version == base)");
+  std::atomic<uint64_t>& ec_damaged = Metrics::Get().Counter(
+      "cfs_storage_ec_damaged_units_total", "", "EC_VERSIONS answers reporting a damaged version record");
   std::atomic<uint64_t>& Ops(pb::Method m) {
     return Metrics::Get().Counter("cfs_storage_ops_total", "method=\"" + pb::Method_Name(m) + "\"",
                                   "S-worker requests served");
@@ -46,6 +56,12 @@ Status CheckIo(const pb::UnitIo& io) {
   if (io.offset() > (uint64_t{1} << 62) - kMaxIoBytes)
     return Status::Invalid("offset " + std::to_string(io.offset()) + " out of range");
   return Status::OK();
+}
+
+UnitVer FromPb(const pb::UnitVersion& v) { return UnitVer{v.seq(), v.tag()}; }
+void ToPb(UnitVer v, pb::UnitVersion* out) {
+  out->set_seq(v.seq);
+  out->set_tag(v.tag);
 }
 
 }  // namespace
@@ -123,10 +139,15 @@ Status StorageService::HandleObject(pb::Method m, const pb::ObjectRequest& req) 
   Status st;
   Target* t = Find(req.target_id(), &st);
   if (t) {
+    // FSYNC and DELETE always cover the versioned files too (absent ones cost
+    // a failed open): a caller that forgets `unit` still loses nothing.
     switch (m) {
-      case pb::FSYNC_OBJECT: st = t->store().Fsync(req.ino()); break;
-      case pb::TRUNCATE_OBJECT: st = t->store().Truncate(req.ino(), req.size()); break;
-      case pb::DELETE_OBJECT: st = t->store().Delete(req.ino()); break;
+      case pb::FSYNC_OBJECT: st = t->units().Fsync(req.ino()); break;
+      case pb::TRUNCATE_OBJECT:
+        st = req.unit() != 0 ? t->units().Truncate(req.ino(), req.unit(), req.size())
+                             : t->store().Truncate(req.ino(), req.size());
+        break;
+      case pb::DELETE_OBJECT: st = t->units().Delete(req.ino()); break;
       default: st = Status::NotSupported("method " + pb::Method_Name(m)); break;
     }
   }
@@ -134,6 +155,127 @@ Status StorageService::HandleObject(pb::Method m, const pb::ObjectRequest& req) 
     LOG_WARN("{} failed ino={} target={}: {}", pb::Method_Name(m), req.ino(), req.target_id(),
              st.ToString());
   Count(m, st);
+  return st;
+}
+
+void StorageService::HandleEcWrite(rpc::ServerCall& call) {
+  pb::EcWriteRequest req;
+  Status st = rpc::DecodeBody(call.body(), &req);
+  if (st.ok() && call.bulk().size() != req.length())
+    st = Status::Invalid("EC_WRITE bulk is " + std::to_string(call.bulk().size()) +
+                         " bytes but length says " + std::to_string(req.length()));
+  EcWrite w;
+  if (st.ok()) {
+    switch (req.mode()) {
+      case pb::EC_FULL: w.mode = EcMode::kFull; break;
+      case pb::EC_RANGE: w.mode = EcMode::kRange; break;
+      case pb::EC_XOR: w.mode = EcMode::kXor; break;
+      case pb::EC_BUMP: w.mode = EcMode::kBump; break;
+      default: st = Status::Invalid("unknown EC_WRITE mode " + std::to_string(req.mode())); break;
+    }
+  }
+  Target* t = st.ok() ? Find(req.ref().target_id(), &st) : nullptr;
+  pb::EcWriteResponse resp;
+  if (t) {
+    w.ino = req.ref().ino();
+    w.index = req.ref().local_index();
+    w.unit = req.ref().unit();
+    w.base = FromPb(req.base());
+    w.version = FromPb(req.version());
+    w.offset = req.offset();
+    w.data = call.bulk();
+    auto r = t->units().Write(w);
+    if (r.ok()) {
+      resp.set_accepted(r->accepted);
+      ToPb(r->cur, resp.mutable_cur());
+      if (!r->accepted) C().ec_refused++;
+      else if (w.version == w.base) C().ec_repairs++;
+      if (r->accepted) C().ec_bytes_written += req.length();
+    } else {
+      st = r.status();
+    }
+  }
+  if (!st.ok())
+    LOG_WARN("EC_WRITE failed ino={} target={} unit_index={} mode={} offset={} length={} peer={}: {}",
+             req.ref().ino(), req.ref().target_id(), req.ref().local_index(),
+             static_cast<int>(req.mode()), req.offset(), req.length(), call.peer(), st.ToString());
+  Count(pb::EC_WRITE, st);
+  call.Reply(st, &resp);
+}
+
+void StorageService::HandleEcRead(rpc::ServerCall& call) {
+  pb::EcReadRequest req;
+  Status st = rpc::DecodeBody(call.body(), &req);
+  if (st.ok()) st = CheckEcUnit(req.ref().unit());
+  if (st.ok() && uint64_t{req.offset()} + req.length() > req.ref().unit())
+    st = Status::Invalid("EC_READ range [" + std::to_string(req.offset()) + ", +" +
+                         std::to_string(req.length()) + ") exceeds the unit (" +
+                         std::to_string(req.ref().unit()) + ")");
+  Target* t = st.ok() ? Find(req.ref().target_id(), &st) : nullptr;
+  std::unique_ptr<char[]> buf;
+  pb::EcReadResponse resp;
+  if (t) {
+    if (req.length() > 0) {
+      buf.reset(new (std::nothrow) char[req.length()]);
+      if (!buf) st = Status(ENOMEM, "no memory for a read of " + std::to_string(req.length()) + " bytes");
+    }
+    if (st.ok()) {
+      auto r = t->units().Read(req.ref().ino(), req.ref().local_index(), req.ref().unit(),
+                               FromPb(req.want()), req.offset(), req.length(), buf.get());
+      if (r.ok()) ToPb(*r, resp.mutable_version());
+      else st = r.status();
+    }
+  }
+  if (st.ok()) {
+    C().ec_bytes_read += req.length();
+  } else if (st.err() != ESTALE) {  // ESTALE is an ordinary answer for readers probing versions
+    LOG_WARN("EC_READ failed ino={} target={} unit_index={} offset={} length={} peer={}: {}",
+             req.ref().ino(), req.ref().target_id(), req.ref().local_index(), req.offset(),
+             req.length(), call.peer(), st.ToString());
+  }
+  Count(pb::EC_READ, st);
+  if (st.ok() && req.length() > 0) {
+    call.Reply(st, &resp, {rpc::ConstBuf{buf.get(), req.length()}});
+  } else {
+    call.Reply(st, &resp);
+  }
+}
+
+Status StorageService::HandleEcVersions(const pb::EcVersionsRequest& req,
+                                        pb::EcVersionsResponse* resp) {
+  Status st;
+  if (req.unit() != 0) st = CheckEcUnit(req.unit());
+  Target* t = st.ok() ? Find(req.target_id(), &st) : nullptr;
+  if (t) {
+    std::vector<UnitState> states;
+    st = t->units().Versions(req.ino(), req.first(), req.count(), &states);
+    if (st.ok()) {
+      for (const UnitState& u : states) {
+        pb::EcUnitState* o = resp->add_units();
+        ToPb(u.cur, o->mutable_cur());
+        ToPb(u.prev, o->mutable_prev());
+        o->set_damaged(u.damaged);
+        if (u.damaged) C().ec_damaged++;
+      }
+    }
+  }
+  if (!st.ok())
+    LOG_WARN("EC_VERSIONS failed ino={} target={} first={} count={}: {}", req.ino(),
+             req.target_id(), req.first(), req.count(), st.ToString());
+  Count(pb::EC_VERSIONS, st);
+  return st;
+}
+
+Status StorageService::HandleEcRollback(const pb::EcRollbackRequest& req) {
+  Status st;
+  Target* t = Find(req.ref().target_id(), &st);
+  if (t)
+    st = t->units().Rollback(req.ref().ino(), req.ref().local_index(), req.ref().unit(),
+                             FromPb(req.version()));
+  if (!st.ok())
+    LOG_WARN("EC_ROLLBACK failed ino={} target={} unit_index={}: {}", req.ref().ino(),
+             req.ref().target_id(), req.ref().local_index(), st.ToString());
+  Count(pb::EC_ROLLBACK, st);
   return st;
 }
 
@@ -164,6 +306,17 @@ Status StorageService::Start(rpc::Transport& transport, const std::string& host,
                                return HandleObject(m, req);
                              }));
   }
+  server_->Register(pb::EC_WRITE, [this](rpc::ServerCall& c) { HandleEcWrite(c); });
+  server_->Register(pb::EC_READ, [this](rpc::ServerCall& c) { HandleEcRead(c); });
+  server_->Register(pb::EC_VERSIONS,
+                    rpc::Typed<pb::EcVersionsRequest, pb::EcVersionsResponse>(
+                        [this](const pb::EcVersionsRequest& req, pb::EcVersionsResponse* r) {
+                          return HandleEcVersions(req, r);
+                        }));
+  server_->Register(pb::EC_ROLLBACK, rpc::Typed<pb::EcRollbackRequest, pb::Empty>(
+                                         [this](const pb::EcRollbackRequest& req, pb::Empty*) {
+                                           return HandleEcRollback(req);
+                                         }));
   server_->Register(pb::TARGET_STATS, rpc::Typed<pb::Empty, pb::TargetStatsResponse>(
                                           [this](const pb::Empty&, pb::TargetStatsResponse* r) {
                                             return HandleStats(r);

@@ -37,6 +37,11 @@ class StorageService {
   void HandleWrite(rpc::ServerCall& call);
   void HandleRead(rpc::ServerCall& call);
   Status HandleObject(pb::Method m, const pb::ObjectRequest& req);
+  // Erasure-coded versioned units (docs/erasure-coding.md).
+  void HandleEcWrite(rpc::ServerCall& call);
+  void HandleEcRead(rpc::ServerCall& call);
+  Status HandleEcVersions(const pb::EcVersionsRequest& req, pb::EcVersionsResponse* resp);
+  Status HandleEcRollback(const pb::EcRollbackRequest& req);
   Status HandleStats(pb::TargetStatsResponse* resp);
 
   std::vector<std::unique_ptr<Target>> targets_;

@@ -123,6 +123,7 @@ Result<std::unique_ptr<Target>> Target::Open(const std::string& dir_arg, const s
   auto store = FileChunkStore::Open(dir, opts);
   if (!store.ok()) return store.status();
   t->store_ = std::move(*store);
+  t->units_ = std::make_unique<FileUnitStore>(t->store_.get());
   return t;
 }
 

@@ -11,6 +11,7 @@
 
 #include "chunk_store.h"
 #include "file_chunk_store.h"
+#include "file_unit_store.h"
 
 namespace cfs::storage {
 
@@ -35,9 +36,13 @@ class Target {
   // Records the id the M-worker assigned (persisted in TARGET when it changes).
   Status SetId(uint32_t id);
   ChunkStore& store() { return *store_; }
+  // Versioned units of erasure-coded files, on the same object files.
+  VersionedUnitStore& units() { return *units_; }
   Result<ChunkStoreStats> Stats() { return store_->Stats(); }
   // Read-side checksum mismatches seen by this target's store.
   uint64_t checksum_errors() const { return store_->checksum_errors(); }
+  // Version records of versioned units found failing their checksum.
+  uint64_t damaged_records() const { return units_->damaged_records(); }
 
  private:
   Target() = default;
@@ -47,6 +52,7 @@ class Target {
   std::atomic<uint32_t> id_{0};
   std::mutex file_mu_;
   std::unique_ptr<FileChunkStore> store_;
+  std::unique_ptr<FileUnitStore> units_;  // on *store_
 };
 
 }  // namespace cfs::storage
