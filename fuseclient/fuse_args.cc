@@ -11,7 +11,7 @@ namespace {
 // Options of the CFS client library (see include/cfs/cfs.h).
 bool IsClientOption(const std::string& key) {
   return key == "transport" || key == "timeout_ms" || key == "readahead" || key == "channels" ||
-         key == "write_behind";
+         key == "write_behind" || key == "failure_timeout_ms";
 }
 
 // Options only mount(8) and fstab care about; harmless to drop here too.
@@ -50,7 +50,7 @@ const char* FuseUsage() {
          "  -d            debug: trace every FUSE request (implies -f)\n"
          "  -o opt,...    options, comma separated:\n"
          "     CFS client:  transport=tcp|rdma|auto, readahead=STRIPES, timeout_ms=MS,\n"
-         "                  channels=N, write_behind=STRIPES\n"
+         "                  channels=N, write_behind=STRIPES, failure_timeout_ms=MS\n"
          "     daemon:      log=FILE, loglevel=trace|debug|info|warn|error\n"
          "     FUSE/mount:  anything else (ro, noexec, nosuid, nodev, noatime, fsname=...),\n"
          "                  passed to libfuse; default_permissions, allow_other,\n"

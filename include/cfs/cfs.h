@@ -70,6 +70,8 @@ struct cfs_stat {
  *   transport=tcp        data transport
  *   timeout_ms=30000     per-request timeout
  *   readahead=2          stripes read ahead on sequential reads
+ *   failure_timeout_ms=5000  parity layouts: an S-worker silent this long is
+ *                        treated as failed and its units decoded from the others
  * Returns 0 and sets *out, or a negative errno (-EHOSTUNREACH if no M-worker
  * answers, -EINVAL for a bad option). */
 int cfs_mount(const char* cluster, const char* options, cfs_ctx** out);

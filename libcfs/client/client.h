@@ -23,6 +23,9 @@ struct ClientOptions {
   int readahead_stripes = 2;            // whole stripes fetched ahead on sequential reads
   int write_behind_stripes = 2;         // full stripes in flight per file before a write waits
   std::chrono::milliseconds timeout{30000};
+  // Parity layouts: an S-worker silent this long counts as failed and its
+  // units are decoded from the others (and writes continue without it).
+  std::chrono::milliseconds failure_timeout{5000};
   // Parses "host:port[,host:port]" and "key=value,..." (see cfs.h).
   static Result<ClientOptions> Parse(const std::string& cluster, const std::string& options);
 };

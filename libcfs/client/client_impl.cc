@@ -54,7 +54,7 @@ class ClientImpl : public Client {
               std::min<std::chrono::milliseconds>(opts.timeout, std::chrono::seconds(15))),
         map_(&meta_, kMapMaxAge),
         data_pool_(transport, opts.channels_per_worker),
-        io_(&data_pool_, &map_, opts.timeout) {
+        io_(&data_pool_, &map_, opts.timeout, &meta_, opts.failure_timeout) {
     std::random_device rd;
     client_id_ = (uint64_t(rd()) << 32 | rd()) | 1;  // never 0 (0 means "not opening")
     tuning_.readahead_stripes = opts.readahead_stripes;
@@ -115,9 +115,7 @@ class ClientImpl : public Client {
         if (S_ISDIR(a.mode())) return Status(EISDIR, "cannot truncate a directory");
         if (!S_ISREG(a.mode())) return Status::Invalid("truncate of a non-regular file");
         Layout l = FromProto(a.layout());
-        CFS_RETURN_IF_ERROR(io_.AllTargets(pb::TRUNCATE_OBJECT, req.ino(), l, [&](uint32_t t) {
-          return LocalObjectSize(l, t, req.size());
-        }));
+        CFS_RETURN_IF_ERROR(io_.TruncateObjects(req.ino(), l, req.size()));
       }
     }
     pb::AttrResponse resp;

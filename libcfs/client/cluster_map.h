@@ -22,6 +22,9 @@ class ClusterMapCache {
   // failing at once then cost one fetch).
   Status Refresh(std::chrono::steady_clock::time_point failed_at = std::chrono::steady_clock::now());
   Result<pb::ClusterMap> Get(bool refresh);
+  // False when the (cached, max_age-fresh) map says target id is down or retired.
+  // Unknown targets count as up: the call itself then finds out.
+  bool IsUp(uint32_t target_id);
 
  private:
   Status FetchLocked();
@@ -30,6 +33,7 @@ class ClusterMapCache {
   std::mutex mu_;
   pb::ClusterMap map_;
   std::unordered_map<uint32_t, rpc::Endpoint> endpoints_;
+  std::unordered_map<uint32_t, bool> up_;
   std::chrono::steady_clock::time_point fetched_{};
   bool have_ = false;
 };

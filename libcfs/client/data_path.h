@@ -34,6 +34,11 @@ class DataPath {
   // target of the layout in parallel; size_of(target_index) fills `size`.
   virtual Status AllTargets(pb::Method method, uint64_t ino, const Layout& l,
                             const std::function<uint64_t(uint32_t)>& size_of) = 0;
+  // Cuts the file's data to `size` bytes on every target.
+  virtual Status TruncateObjects(uint64_t ino, const Layout& l, uint64_t size) {
+    return AllTargets(pb::TRUNCATE_OBJECT, ino, l,
+                      [&](uint32_t t) { return LocalObjectSize(l, t, size); });
+  }
 };
 
 }  // namespace cfs::client

@@ -235,9 +235,7 @@ Status FileImpl::TruncateData(uint64_t size) {
     std::lock_guard<std::mutex> r(ra_mu_);
     ra_.clear();
   }
-  CFS_RETURN_IF_ERROR(data_->AllTargets(pb::TRUNCATE_OBJECT, ino_, layout_, [&](uint32_t t) {
-    return LocalObjectSize(layout_, t, size);
-  }));
+  CFS_RETURN_IF_ERROR(data_->TruncateObjects(ino_, layout_, size));
   size_ = size;
   return Status::OK();
 }

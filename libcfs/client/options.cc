@@ -71,12 +71,15 @@ Result<ClientOptions> ClientOptions::Parse(const std::string& cluster, const std
     } else if (key == "channels") {
       CFS_ASSIGN_OR_RETURN(long v, ParseInt(key, val, 1, 64));
       o.channels_per_worker = static_cast<int>(v);
+    } else if (key == "failure_timeout_ms") {
+      CFS_ASSIGN_OR_RETURN(long v, ParseInt(key, val, 100, 600 * 1000));
+      o.failure_timeout = std::chrono::milliseconds(v);
     } else if (key == "write_behind") {
       CFS_ASSIGN_OR_RETURN(long v, ParseInt(key, val, 0, 64));
       o.write_behind_stripes = static_cast<int>(v);
     } else {
       return Status::Invalid("unknown option '" + key +
-                             "' (known: transport, timeout_ms, readahead, channels, write_behind)");
+                             "' (known: transport, timeout_ms, failure_timeout_ms, readahead, channels, write_behind)");
     }
   }
   return o;

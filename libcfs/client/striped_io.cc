@@ -109,8 +109,20 @@ class DoneOp : public IoOp {
   Status st_;
 };
 
+class TaskOp : public IoOp {
+ public:
+  explicit TaskOp(std::future<Status> f) : f_(std::move(f)) {}
+  Status Wait() override {
+    if (f_.valid()) st_ = f_.get();
+    return st_;
+  }
+
+ private:
+  std::future<Status> f_;
+  Status st_;
+};
+
 std::unique_ptr<IoOp> CheckLayout(const Layout& l) {
-  if (l.m > 0) return std::make_unique<DoneOp>(Status::NotSupported("parity (m > 0) is not supported yet"));
   Status st = l.Validate();
   if (!st.ok()) return std::make_unique<DoneOp>(Status::IOError("bad file layout: " + st.message()));
   return nullptr;
@@ -140,9 +152,26 @@ Piece UnitPiece(pb::Method method, uint64_t ino, const Layout& l, const UnitExte
 
 }  // namespace
 
+StripedIo::StripedIo(rpc::ChannelPool* pool, ClusterMapCache* map, std::chrono::milliseconds timeout,
+                     MetaClient* meta, std::chrono::milliseconds failure_timeout)
+    : pool_(pool), map_(map), timeout_(timeout),
+      ec_(std::make_unique<EcIo>(pool, map, meta, failure_timeout)) {}
+
+StripedIo::~StripedIo() = default;
+
+TaskPool& StripedIo::Tasks() {
+  std::call_once(tasks_once_, [this] { tasks_ = std::make_unique<TaskPool>(16); });
+  return *tasks_;
+}
+
 std::unique_ptr<IoOp> StripedIo::StartWrite(uint64_t ino, const Layout& l, const char* buf,
                                             uint64_t off, uint64_t len) {
   if (auto bad = CheckLayout(l)) return bad;
+  if (l.m > 0) {
+    BytesCounter("write") += len;
+    return std::make_unique<TaskOp>(
+        Tasks().Submit([this, ino, l, buf, off, len] { return ec_->Write(ino, l, buf, off, len); }));
+  }
   auto op = std::make_unique<StripedOp>(pool_, map_, ino);
   auto extents = MapRange(l, off, len);
   // Consecutive units of one target are adjacent in its object when the
@@ -174,6 +203,11 @@ std::unique_ptr<IoOp> StripedIo::StartWrite(uint64_t ino, const Layout& l, const
 std::unique_ptr<IoOp> StripedIo::StartRead(uint64_t ino, const Layout& l, char* buf, uint64_t off,
                                            uint64_t len) {
   if (auto bad = CheckLayout(l)) return bad;
+  if (l.m > 0) {
+    BytesCounter("read") += len;
+    return std::make_unique<TaskOp>(
+        Tasks().Submit([this, ino, l, buf, off, len] { return ec_->Read(ino, l, buf, off, len); }));
+  }
   auto op = std::make_unique<StripedOp>(pool_, map_, ino);
   auto extents = MapRange(l, off, len);
   op->pieces.reserve(extents.size());
@@ -192,6 +226,11 @@ std::unique_ptr<IoOp> StripedIo::StartRead(uint64_t ino, const Layout& l, char* 
 Status StripedIo::AllTargets(pb::Method method, uint64_t ino, const Layout& l,
                              const std::function<uint64_t(uint32_t)>& size_of) {
   if (auto bad = CheckLayout(l)) return bad->Wait();
+  if (l.m > 0) {
+    if (method == pb::TRUNCATE_OBJECT)
+      return Status::Invalid("truncating a parity layout needs the file size: use TruncateObjects");
+    return ec_->AllTargets(method, ino, l);
+  }
   StripedOp op(pool_, map_, ino);
   op.pieces.reserve(l.n());
   for (uint32_t t = 0; t < l.n(); t++) {
@@ -209,6 +248,14 @@ Status StripedIo::AllTargets(pb::Method method, uint64_t ino, const Layout& l,
   }
   op.StartAll();
   return op.Wait();
+}
+
+Status StripedIo::TruncateObjects(uint64_t ino, const Layout& l, uint64_t size) {
+  if (l.m > 0) {
+    if (auto bad = CheckLayout(l)) return bad->Wait();
+    return ec_->Truncate(ino, l, size);
+  }
+  return DataPath::TruncateObjects(ino, l, size);
 }
 
 }  // namespace cfs::client

@@ -1,0 +1,463 @@
+#include "client/ec_io.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "common/logging.h"
+#include "common/metrics.h"
+
+namespace cfs::client {
+namespace {
+
+constexpr int kMaxAttempts = 40;
+
+std::atomic<uint64_t>& EcCounter(const char* what) {
+  return Metrics::Get().Counter("cfs_client_ec_events_total", std::string("event=\"") + what + "\"",
+                                "Erasure-coded data path events (degraded reads/writes, conflicts, repairs)");
+}
+
+void Backoff(int attempt) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  int cap = std::min(2 << std::min(attempt, 6), 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % cap));
+}
+
+}  // namespace
+
+// One stripe of a write: which file bytes of it change.
+struct EcIo::StripeWrite {
+  uint64_t stripe = 0;
+  uint64_t lo = 0, hi = 0;  // file byte range inside the stripe
+  const char* src = nullptr;  // the caller's bytes for [lo, hi)
+  bool full = false;
+  bool done = false;
+  StripeView view;
+};
+
+EcIo::EcIo(rpc::ChannelPool* pool, ClusterMapCache* map, MetaClient* meta,
+           std::chrono::milliseconds failure_timeout)
+    : calls_(pool, map, failure_timeout), meta_(meta) {}
+
+std::mutex& EcIo::StripeLock(uint64_t ino, uint64_t stripe) {
+  uint64_t h = (ino * 0x9E3779B97F4A7C15ull) ^ (stripe * 0xC2B2AE3D27D4EB4Full);
+  return locks_[(h >> 17) % locks_.size()];
+}
+
+uint64_t EcIo::NewTag() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^ uint64_t(std::hash<std::thread::id>()(std::this_thread::get_id())));
+  uint64_t t = 0;
+  while (t == 0) t = rng();
+  return t;
+}
+
+void EcIo::ReportDegraded(uint64_t ino, const std::set<uint32_t>& target_ids) {
+  if (target_ids.empty()) return;
+  EcCounter("degraded_write")++;
+  if (!meta_) return;
+  pb::ReportDegradedRequest req;
+  req.set_ino(ino);
+  for (uint32_t t : target_ids) req.add_target_ids(t);
+  pb::Empty resp;
+  Status st = meta_->Call(pb::REPORT_DEGRADED, req, &resp);
+  if (!st.ok()) LOG_WARN("could not report degraded writes of ino {}: {}", ino, st.ToString());
+}
+
+Status EcIo::Write(uint64_t ino, const Layout& l, const char* buf, uint64_t off, uint64_t len) {
+  if (len == 0) return Status::OK();
+  CFS_ASSIGN_OR_RETURN(auto codec, ec::GetCodec(l.k, l.m));
+  const uint64_t sb = l.stripe_bytes();
+  std::vector<StripeWrite> sw;
+  for (uint64_t pos = off; pos < off + len;) {
+    StripeWrite w;
+    w.stripe = pos / sb;
+    w.lo = pos;
+    w.hi = std::min(off + len, (w.stripe + 1) * sb);
+    w.src = buf + (pos - off);
+    w.full = w.lo == w.stripe * sb && w.hi == (w.stripe + 1) * sb;
+    w.view = DescribeStripe(l, w.stripe);
+    sw.push_back(std::move(w));
+    pos = sw.back().hi;
+  }
+  // Lock the stripes in a fixed order (lock slots may repeat).
+  std::vector<std::mutex*> locks;
+  for (auto& w : sw) locks.push_back(&StripeLock(ino, w.stripe));
+  std::sort(locks.begin(), locks.end());
+  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+  for (auto* m : locks) m->lock();
+  std::set<uint32_t> degraded;
+  Status st = WriteStripes(ino, l, *codec, sw, &degraded);
+  for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->unlock();
+  if (st.ok()) ReportDegraded(ino, degraded);
+  return st;
+}
+
+Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec& codec,
+                          std::vector<StripeWrite>& sw, std::set<uint32_t>* degraded) {
+  const uint32_t k = l.k, m = l.m, w = l.width(), unit = l.unit;
+  const uint64_t sb = l.stripe_bytes();
+  Status last_err;
+  for (int attempt = 0; attempt < kMaxAttempts; attempt++) {
+    std::vector<StripeWrite*> todo;
+    for (auto& s : sw)
+      if (!s.done) todo.push_back(&s);
+    if (todo.empty()) return Status::OK();
+    std::vector<StripeView*> views;
+    for (auto* s : todo) views.push_back(&s->view);
+    FetchStates(calls_, ino, l, views);
+
+    // Consistent base per stripe; roll back leftovers of incomplete newer writes.
+    std::vector<pb::UnitVersion> base(todo.size());
+    std::vector<std::unique_ptr<EcCall>> rollbacks;
+    bool unreadable = false;
+    for (size_t i = 0; i < todo.size(); i++) {
+      const StripeView& v = todo[i]->view;
+      if (!ConsistentVersion(v, k, &base[i])) {
+        unreadable = true;
+        last_err = Status::IOError("stripe " + std::to_string(v.stripe) + " of ino " + std::to_string(ino) +
+                                   ": fewer than k=" + std::to_string(k) + " of its units are reachable");
+        continue;
+      }
+      for (uint32_t j = 0; j < w; j++) {
+        const UnitState& u = v.state[j];
+        if (u.known && !u.damaged && VersionLess(base[i], u.cur))
+          rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur));
+      }
+    }
+    if (unreadable) {
+      Backoff(attempt);
+      continue;
+    }
+    if (!rollbacks.empty()) {
+      std::vector<EcCall*> b;
+      for (auto& c : rollbacks) b.push_back(c.get());
+      calls_.Run(b);
+      EcCounter("rollback") += rollbacks.size();
+      continue;  // look again
+    }
+
+    // Build the writes of every stripe.
+    struct Plan {
+      pb::UnitVersion ver;
+      std::vector<std::unique_ptr<EcCall>> calls;
+      std::vector<uint32_t> unit_of_call;
+      std::set<uint32_t> skipped;  // units not written (down, stale, damaged)
+      std::vector<std::unique_ptr<uint8_t[]>> bufs;
+    };
+    std::vector<Plan> plans(todo.size());
+    Status plan_err;
+    for (size_t i = 0; i < todo.size() && plan_err.ok(); i++) {
+      StripeWrite& s = *todo[i];
+      const StripeView& v = s.view;
+      Plan& p = plans[i];
+      p.ver.set_seq(base[i].seq() + 1);
+      p.ver.set_tag(NewTag());
+      std::vector<bool> current(w);
+      for (uint32_t j = 0; j < w; j++) {
+        const UnitState& u = v.state[j];
+        current[j] = u.known && !u.damaged && VersionEq(u.cur, base[i]);
+      }
+      auto add = [&](uint32_t j, const pb::UnitVersion& b, pb::EcWriteMode mode, uint32_t o,
+                     uint32_t n, const char* data) {
+        p.calls.push_back(calls_.Write(ino, v.target_id[j], v.local_index[j], unit, b, p.ver, mode, o, n, data));
+        p.unit_of_call.push_back(j);
+      };
+      const uint64_t s0 = s.stripe * sb;
+      if (s.full) {
+        std::vector<const uint8_t*> data(k);
+        std::vector<uint8_t*> parity(m);
+        for (uint32_t j = 0; j < k; j++) data[j] = reinterpret_cast<const uint8_t*>(s.src + uint64_t(j) * unit);
+        for (uint32_t i2 = 0; i2 < m; i2++) {
+          p.bufs.emplace_back(new uint8_t[unit]);
+          parity[i2] = p.bufs.back().get();
+        }
+        codec.Encode(data.data(), parity.data(), unit);
+        for (uint32_t j = 0; j < w; j++) {
+          const UnitState& u = v.state[j];
+          const char* d = j < k ? reinterpret_cast<const char*>(data[j])
+                                : reinterpret_cast<const char*>(parity[j - k]);
+          if (current[j]) {
+            add(j, base[i], pb::EC_FULL, 0, unit, d);
+          } else if (u.known && !u.damaged && VersionLess(u.cur, base[i])) {
+            add(j, u.cur, pb::EC_FULL, 0, unit, d);  // stale unit: a whole new unit resyncs it
+          } else {
+            p.skipped.insert(j);
+          }
+        }
+        continue;
+      }
+      // Partial stripe: parity deltas over the hull of the changed in-unit ranges.
+      struct Change { uint32_t j, a, b; const char* src; };
+      std::vector<Change> changes;
+      for (uint64_t pos = s.lo; pos < s.hi;) {
+        uint32_t j = static_cast<uint32_t>((pos - s0) / unit);
+        uint64_t ustart = s0 + uint64_t(j) * unit;
+        uint64_t end = std::min<uint64_t>(s.hi, ustart + unit);
+        changes.push_back({j, static_cast<uint32_t>(pos - ustart), static_cast<uint32_t>(end - ustart),
+                           s.src + (pos - s.lo)});
+        pos = end;
+      }
+      uint32_t hlo = unit, hhi = 0;
+      for (auto& c : changes) {
+        hlo = std::min(hlo, c.a);
+        hhi = std::max(hhi, c.b);
+      }
+      const size_t hl = hhi - hlo;
+      std::vector<uint8_t*> pd(m);
+      for (uint32_t i2 = 0; i2 < m; i2++) {
+        p.bufs.emplace_back(new uint8_t[hl]());
+        pd[i2] = p.bufs.back().get();
+      }
+      std::set<uint32_t> touched;
+      for (auto& c : changes) {
+        const size_t n = c.b - c.a;
+        std::unique_ptr<uint8_t[]> delta(new uint8_t[n]);
+        if (base[i].seq() == 0) {
+          std::memcpy(delta.get(), c.src, n);  // old bytes are zeros
+        } else {
+          Status rs = ReadUnitsAt(calls_, codec, ino, l, v, base[i], c.a, c.b, {c.j},
+                                  {reinterpret_cast<char*>(delta.get())}, {}, nullptr, c.j);
+          if (!rs.ok()) {
+            plan_err = rs;
+            break;
+          }
+          for (size_t x = 0; x < n; x++) delta[x] ^= static_cast<uint8_t>(c.src[x]);
+        }
+        std::vector<uint8_t*> at(m);
+        for (uint32_t i2 = 0; i2 < m; i2++) at[i2] = pd[i2] + (c.a - hlo);
+        codec.AccumulateDelta(c.j, delta.get(), at.data(), n);
+        touched.insert(c.j);
+        if (current[c.j]) add(c.j, base[i], pb::EC_RANGE, c.a, c.b - c.a, c.src);
+      }
+      for (uint32_t j = 0; j < w; j++) {
+        if (!current[j]) {
+          p.skipped.insert(j);
+        } else if (j >= k) {
+          add(j, base[i], pb::EC_XOR, hlo, static_cast<uint32_t>(hl), reinterpret_cast<const char*>(pd[j - k]));
+        } else if (!touched.count(j)) {
+          add(j, base[i], pb::EC_BUMP, 0, 0, nullptr);
+        }
+      }
+    }
+    if (!plan_err.ok()) {
+      last_err = plan_err;
+      Backoff(attempt);
+      continue;
+    }
+
+    std::vector<EcCall*> batch;
+    for (auto& p : plans)
+      for (auto& c : p.calls) batch.push_back(c.get());
+    calls_.Run(batch);
+
+    std::vector<std::unique_ptr<EcCall>> undo;
+    bool retry = false;
+    for (size_t i = 0; i < todo.size(); i++) {
+      Plan& p = plans[i];
+      StripeWrite& s = *todo[i];
+      uint32_t accepted = 0;
+      bool refused = false;
+      std::vector<uint32_t> ok_units;
+      std::set<uint32_t> failed = p.skipped;
+      for (size_t c = 0; c < p.calls.size(); c++) {
+        EcCall& call = *p.calls[c];
+        uint32_t j = p.unit_of_call[c];
+        if (!call.st.ok()) {
+          failed.insert(j);
+          if (!call.transport_failure) last_err = call.st;
+          continue;
+        }
+        if (call.Resp<pb::EcWriteResponse>().accepted()) {
+          accepted++;
+          ok_units.push_back(j);
+        } else {
+          refused = true;
+        }
+      }
+      if (!refused && accepted >= k) {
+        s.done = true;
+        for (uint32_t j : failed) degraded->insert(s.view.target_id[j]);
+        if (!failed.empty())
+          LOG_DEBUG("ino {} stripe {}: written degraded without {} unit(s)", ino, s.stripe, failed.size());
+        continue;
+      }
+      // Another writer won a unit, or too few units took it: undo ours, retry.
+      retry = true;
+      EcCounter(refused ? "write_conflict" : "write_short")++;
+      if (!refused && last_err.ok())
+        last_err = Status::IOError("stripe " + std::to_string(s.stripe) + " of ino " + std::to_string(ino) +
+                                   ": only " + std::to_string(accepted) + " of " + std::to_string(w) +
+                                   " units took the write (need " + std::to_string(k) + ")");
+      for (uint32_t j : ok_units)
+        undo.push_back(calls_.Rollback(ino, s.view.target_id[j], s.view.local_index[j], unit, p.ver));
+    }
+    if (!undo.empty()) {
+      std::vector<EcCall*> b;
+      for (auto& c : undo) b.push_back(c.get());
+      calls_.Run(b);
+    }
+    if (retry) Backoff(attempt);
+  }
+  return last_err.ok() ? Status(EBUSY, "stripe write of ino " + std::to_string(ino) + " did not settle")
+                       : last_err;
+}
+
+Status EcIo::Read(uint64_t ino, const Layout& l, char* buf, uint64_t off, uint64_t len) {
+  if (len == 0) return Status::OK();
+  CFS_ASSIGN_OR_RETURN(auto codec, ec::GetCodec(l.k, l.m));
+  const uint32_t k = l.k, w = l.width(), unit = l.unit;
+  auto extents = MapRange(l, off, len);
+  struct StripeRead {
+    StripeView view;
+    std::vector<size_t> ext;  // indexes into extents
+    std::vector<std::unique_ptr<EcCall>> data, parity;
+  };
+  std::map<uint64_t, StripeRead> stripes;
+  for (size_t i = 0; i < extents.size(); i++) {
+    auto& sr = stripes[extents[i].stripe];
+    if (sr.ext.empty()) sr.view = DescribeStripe(l, extents[i].stripe);
+    sr.ext.push_back(i);
+  }
+  std::vector<EcCall*> batch;
+  for (auto& [s, sr] : stripes) {
+    for (size_t i : sr.ext) {
+      const UnitExtent& e = extents[i];
+      uint32_t in_unit = static_cast<uint32_t>(e.local_offset % unit);
+      sr.data.push_back(calls_.Read(ino, sr.view.target_id[e.unit_index], sr.view.local_index[e.unit_index],
+                                    unit, in_unit, e.length, pb::UnitVersion(), buf + (e.file_offset - off)));
+      batch.push_back(sr.data.back().get());
+    }
+    for (uint32_t j = k; j < w; j++) {
+      sr.parity.push_back(calls_.Versions(ino, sr.view.target_id[j], sr.view.local_index[j], 1, unit));
+      batch.push_back(sr.parity.back().get());
+    }
+  }
+  calls_.Run(batch);
+  for (auto& [s, sr] : stripes) {
+    bool good = true;
+    pb::UnitVersion ver;
+    std::set<uint32_t> corrupt;
+    for (size_t x = 0; x < sr.data.size(); x++) {
+      EcCall& c = *sr.data[x];
+      if (!c.st.ok()) {
+        good = false;
+        if (c.st.err() == EBADMSG) corrupt.insert(extents[sr.ext[x]].unit_index);
+        continue;
+      }
+      const auto& v = c.Resp<pb::EcReadResponse>().version();
+      if (x == 0) ver = v;
+      else if (!VersionEq(v, ver)) good = false;
+      uint64_t got = c.bulk_in_len(), want = extents[sr.ext[x]].length;
+      if (got < want) std::memset(buf + (extents[sr.ext[x]].file_offset - off) + got, 0, want - got);
+    }
+    for (auto& p : sr.parity) {
+      if (!p->st.ok()) continue;
+      auto& r = p->Resp<pb::EcVersionsResponse>();
+      if (r.units_size() < 1 || r.units(0).damaged() || !VersionEq(r.units(0).cur(), ver)) good = false;
+    }
+    if (good) continue;
+    // Degraded: decode what the direct reads could not give at the consistent version.
+    EcCounter("degraded_read")++;
+    FetchStates(calls_, ino, l, {&sr.view});
+    pb::UnitVersion cv;
+    if (!ConsistentVersion(sr.view, k, &cv))
+      return Status::IOError("stripe " + std::to_string(s) + " of ino " + std::to_string(ino) +
+                             ": fewer than k=" + std::to_string(k) + " units readable");
+    for (size_t i : sr.ext) {
+      const UnitExtent& e = extents[i];
+      uint32_t a = static_cast<uint32_t>(e.local_offset % unit);
+      ReadReport rep;
+      CFS_RETURN_IF_ERROR(ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
+                                      {buf + (e.file_offset - off)}, corrupt, &rep,
+                                      static_cast<uint32_t>(s)));
+      for (uint32_t j : rep.corrupt) corrupt.insert(j);
+      for (uint32_t j : corrupt)
+        if (j == e.unit_index || rep.corrupt.count(j)) {
+          uint32_t lo = a & ~(kChecksumBlock - 1);
+          uint32_t hi = std::min<uint32_t>(unit, (a + e.length + kChecksumBlock - 1) & ~(kChecksumBlock - 1));
+          RepairCorrupt(ino, l, *codec, sr.view, cv, j, lo, hi);
+        }
+    }
+  }
+  return Status::OK();
+}
+
+void EcIo::RepairCorrupt(uint64_t ino, const Layout& l, const ec::ErasureCodec& codec,
+                         const StripeView& view, const pb::UnitVersion& ver, uint32_t j, uint32_t lo,
+                         uint32_t hi) {
+  if (!view.state[j].known || !VersionEq(view.state[j].cur, ver)) return;  // only the current version
+  std::unique_ptr<char[]> fixed(new char[hi - lo]);
+  Status st = ReadUnitsAt(calls_, codec, ino, l, view, ver, lo, hi, {j}, {fixed.get()}, {j}, nullptr, j + 1);
+  if (st.ok()) {
+    auto c = calls_.Write(ino, view.target_id[j], view.local_index[j], l.unit, ver, ver, pb::EC_RANGE, lo,
+                          hi - lo, fixed.get());
+    calls_.Run({c.get()});
+    st = c->st;
+    if (st.ok() && !c->Resp<pb::EcWriteResponse>().accepted()) st = Status(EAGAIN, "unit changed meanwhile");
+  }
+  if (st.ok()) {
+    EcCounter("repaired_on_read")++;
+    LOG_WARN("repaired ino {} stripe {} unit {} bytes [{}, {}) on target {} from redundancy", ino,
+             view.stripe, j, lo, hi, view.target_id[j]);
+  } else {
+    LOG_WARN("could not repair ino {} stripe {} unit {} on target {}: {}", ino, view.stripe, j,
+             view.target_id[j], st.ToString());
+  }
+}
+
+Status EcIo::AllTargets(pb::Method method, uint64_t ino, const Layout& l) {
+  std::vector<std::unique_ptr<EcCall>> owned;
+  std::vector<EcCall*> batch;
+  for (uint32_t t = 0; t < l.n(); t++) {
+    owned.push_back(calls_.Object(method, ino, l.targets[t], 0, l.unit));
+    batch.push_back(owned.back().get());
+  }
+  calls_.Run(batch);
+  uint32_t failed = 0;
+  Status first;
+  for (auto& c : owned)
+    if (!c->st.ok()) {
+      failed++;
+      if (first.ok()) first = c->st;
+    }
+  if (failed > l.m)
+    return Status(first.err(), pb::Method_Name(method) + " failed on " + std::to_string(failed) + " of " +
+                                   std::to_string(l.n()) + " targets (parity " + std::to_string(l.m) +
+                                   "): " + first.message());
+  if (failed) LOG_DEBUG("{} of ino {}: {} target(s) down, tolerated", pb::Method_Name(method), ino, failed);
+  return Status::OK();
+}
+
+Status EcIo::Truncate(uint64_t ino, const Layout& l, uint64_t size) {
+  const uint64_t sb = l.stripe_bytes();
+  const uint64_t keep = (size + sb - 1) / sb;  // stripes kept
+  if (size % sb) {
+    uint64_t end = keep * sb;
+    std::unique_ptr<char[]> zeros(new char[end - size]());
+    CFS_RETURN_IF_ERROR(Write(ino, l, zeros.get(), size, end - size));
+  }
+  std::vector<std::unique_ptr<EcCall>> owned;
+  std::vector<EcCall*> batch;
+  for (uint32_t t = 0; t < l.n(); t++) {
+    uint64_t units = LocalUnitIndex(l, keep, t);  // units of stripes < keep on t
+    owned.push_back(calls_.Object(pb::TRUNCATE_OBJECT, ino, l.targets[t], units * l.unit, l.unit));
+    batch.push_back(owned.back().get());
+  }
+  calls_.Run(batch);
+  uint32_t failed = 0;
+  Status first;
+  std::set<uint32_t> missed;
+  for (auto& c : owned)
+    if (!c->st.ok()) {
+      failed++;
+      missed.insert(c->target_id);
+      if (first.ok()) first = c->st;
+    }
+  if (failed > l.m) return Status(first.err(), "truncate: " + first.message());
+  ReportDegraded(ino, missed);
+  return Status::OK();
+}
+
+}  // namespace cfs::client
