@@ -292,10 +292,15 @@ SEQ_TARGETS="cfs-plain cfs-ec gluster-ec"
 # ---- sequential: K+M vs plain vs GlusterFS disperse, job by job ----------------
 if has "$STEPS" seq; then
   log "step seq"
+  # Each job runs on the targets back to back, so background load hits all
+  # alike; the order rotates from job to job, so no target always goes last
+  # (fresh page-cache pages get dearer as a round fills memory).
+  read -r -a order <<<"$SEQ_TARGETS"
   for job in $SEQ_JOBS; do
-    for t in $SEQ_TARGETS; do
+    for t in "${order[@]}"; do
       [ -n "${DIRS[$t]:-}" ] && run_job "$t" "${DIRS[$t]}" "$job"
     done
+    order=("${order[@]:1}" "${order[0]}")
   done
   # Only the K+M files are read again (degraded); free the others' space.
   [ -n "${DIRS[cfs-plain]:-}" ] && rm -f "${DIRS[cfs-plain]}"/seq*
