@@ -132,18 +132,18 @@ setup_cfs() {
   mountpoint -q "$CFS_MNT" || { log "$CFS_MNT is not a mount point after cfs local up"; return 1; }
   CFS_UP=1
   mkdir -p "$CFS_MNT/plain" "$CFS_MNT/ec" || { log "mkdir on the CFS mount failed"; return 1; }
-  if cfs setstripe --unit "$UNIT" --count "$PLAIN_K" --parity "$PLAIN_M" "$CFS_MNT/plain" >>"$OUT/log/setstripe.log" 2>&1; then
+  if cfs setstripe --unit "$UNIT" --count "$PLAIN_K" --parity "$PLAIN_M" "$CFS_MNT/plain" >"$OUT/log/setstripe-plain.log" 2>&1; then
     DIRS[cfs-plain]=$CFS_MNT/plain
   else
-    log "ERROR: setstripe $PLAIN failed: $(tail -2 "$OUT/log/setstripe.log")"; echo "setstripe failed" > "$OUT/log/cfs-plain.failed"; status=1
+    log "ERROR: setstripe $PLAIN failed: $(tail -2 "$OUT/log/setstripe-plain.log")"; echo "setstripe failed" > "$OUT/log/cfs-plain.failed"; status=1
   fi
-  if cfs setstripe --unit "$UNIT" --count "$EC_K" --parity "$EC_M" "$CFS_MNT/ec" >>"$OUT/log/setstripe.log" 2>&1; then
+  if cfs setstripe --unit "$UNIT" --count "$EC_K" --parity "$EC_M" "$CFS_MNT/ec" >"$OUT/log/setstripe-ec.log" 2>&1; then
     DIRS[cfs-ec]=$CFS_MNT/ec
   else
-    log "ERROR: setstripe $EC failed: $(tail -2 "$OUT/log/setstripe.log")"; echo "setstripe failed" > "$OUT/log/cfs-ec.failed"; status=1
+    log "ERROR: setstripe $EC failed: $(tail -2 "$OUT/log/setstripe-ec.log")"; echo "setstripe failed" > "$OUT/log/cfs-ec.failed"; status=1
   fi
-  cfs getstripe "$CFS_MNT/plain" >>"$OUT/log/setstripe.log" 2>&1
-  cfs getstripe "$CFS_MNT/ec" >>"$OUT/log/setstripe.log" 2>&1
+  cfs getstripe "$CFS_MNT/plain" >>"$OUT/log/setstripe-plain.log" 2>&1
+  cfs getstripe "$CFS_MNT/ec" >>"$OUT/log/setstripe-ec.log" 2>&1
   return 0
 }
 down_cfs() {
@@ -301,6 +301,10 @@ if has "$STEPS" seq; then
       [ -n "${DIRS[$t]:-}" ] && run_job "$t" "${DIRS[$t]}" "$job"
     done
     order=("${order[@]:1}" "${order[0]}")
+  done
+  # The layouts the files really got, for the record.
+  for t in cfs-plain cfs-ec; do
+    [ -f "${DIRS[$t]:-/nonexistent}/seq1.0" ] && cfs getstripe "${DIRS[$t]}/seq1.0" >"$OUT/log/$t.getstripe.log" 2>&1
   done
   # Only the K+M files are read again (degraded); free the others' space.
   [ -n "${DIRS[cfs-plain]:-}" ] && rm -f "${DIRS[cfs-plain]}"/seq*
