@@ -13,6 +13,7 @@
 #include "common/layout.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "client/repair.h"
 #include "meta_service.h"
 #include "rocks_namespace.h"
 #include "rpc/transport.h"
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:7000", db, metrics, log_file, log_level = "info";
   std::string stripe = "0+0", unit = "1M", wal_sync = "group";
   int heartbeat_ms = 5000, threads = 8, orphan_grace_s = 60;
+  int64_t rebuild_after_s = 600, scrub_interval_s = 0;
+  std::string rebuild_rate = "200M", scrub_rate = "100M";
   bool check = false;
   app.set_config("--config", "", "read options from this config file (key = value)");
   app.add_option("--listen", listen, "address to serve RPCs on, HOST:PORT")->capture_default_str();
@@ -57,6 +60,20 @@ int main(int argc, char** argv) {
                  "reaches the OS (survives kill -9, not power loss)")
       ->check(CLI::IsMember({"group", "none"}))
       ->capture_default_str();
+  app.add_option("--rebuild-after-s", rebuild_after_s,
+                 "retire a target whose S-worker has been down this long and rebuild its units on "
+                 "spares (0: only on `cfs rebuild`)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--rebuild-rate", rebuild_rate, "rebuild throttle, bytes/s (e.g. 200M; 0: unthrottled)")
+      ->capture_default_str();
+  app.add_option("--scrub-interval-s", scrub_interval_s,
+                 "start a background scrub pass this long after the last one ended (0: only on "
+                 "`cfs scrub`; production: 604800, a week)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--scrub-rate", scrub_rate, "scrub throttle, bytes/s (e.g. 100M; 0: unthrottled)")
+      ->capture_default_str();
   app.add_option("--threads", threads, "RPC handler threads")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_flag("--check", check, "check the namespace in --db for consistency and exit (0 = consistent)");
   if (int rc = cfs::ParseCommandLine(&app, argc, argv, "cfs-meta"); rc != cfs::kParsedOk) return rc;
@@ -78,6 +95,7 @@ int main(int argc, char** argv) {
     k = static_cast<uint32_t>(std::stoul(ks));
     m = static_cast<uint32_t>(std::stoul(ms));
     if (k > cfs::kMaxDataUnits) return Fail("--default-stripe: K must be 0.." + std::to_string(cfs::kMaxDataUnits));
+    if (m > cfs::kMaxParityUnits) return Fail("--default-stripe: M must be 0.." + std::to_string(cfs::kMaxParityUnits));
   }
   auto unit_bytes = cfs::ParseSize(unit);
   if (!unit_bytes.ok()) return Fail("--default-unit: " + unit_bytes.status().message());
@@ -96,6 +114,17 @@ int main(int argc, char** argv) {
   mo.heartbeat_timeout = std::chrono::milliseconds(heartbeat_ms);
   mo.orphan_grace = std::chrono::seconds(orphan_grace_s);
   mo.threads = threads;
+  {
+    auto rr = rebuild_rate == "0" ? cfs::Result<uint64_t>(uint64_t(0)) : cfs::ParseSize(rebuild_rate);
+    if (!rr.ok()) return Fail("--rebuild-rate: " + rr.status().message());
+    auto sr = scrub_rate == "0" ? cfs::Result<uint64_t>(uint64_t(0)) : cfs::ParseSize(scrub_rate);
+    if (!sr.ok()) return Fail("--scrub-rate: " + sr.status().message());
+    mo.rebuild.rebuild_after = std::chrono::seconds(rebuild_after_s);
+    mo.rebuild.rate_bytes_per_s = *rr;
+    mo.scrub.interval = std::chrono::seconds(scrub_interval_s);
+    mo.scrub.rate_bytes_per_s = *sr;
+    mo.repairer_factory = [](const std::string& addr) { return cfs::client::NewRepairer(addr); };
+  }
   auto ep = cfs::rpc::Endpoint::Parse(listen);
   if (!ep.ok()) return Fail("--listen: " + ep.status().message());
 
@@ -167,8 +196,10 @@ int main(int argc, char** argv) {
   if (cfs::Status s = service.Start(ep->host, ep->port); !s.ok())
     return Fail("cannot serve on " + listen + ": " + s.ToString());
   std::string where = ep->host + ":" + std::to_string(service.port());
-  LOG_INFO("cfs-meta listening on {} db={} wal_sync={} default_layout={}+{} unit={}", where, db,
-           wal_sync, k, m, mo.default_unit);
+  LOG_INFO("cfs-meta listening on {} db={} wal_sync={} default_layout={}+{} unit={} rebuild_after={}s "
+           "rebuild_rate={} scrub_interval={}s scrub_rate={}",
+           where, db, wal_sync, k, m, mo.default_unit, rebuild_after_s, rebuild_rate, scrub_interval_s,
+           scrub_rate);
   std::printf("cfs-meta listening on %s\n", where.c_str());
   std::fflush(stdout);
 

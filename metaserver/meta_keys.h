@@ -37,4 +37,17 @@ inline std::string XattrKey(uint64_t ino, const std::string& name) {
   return k;
 }
 
+// degraded: target BE4 | ino BE8
+inline std::string DegradedKey(uint32_t target, uint64_t ino) {
+  std::string k;
+  for (int i = 3; i >= 0; i--) k.push_back(static_cast<char>((target >> (i * 8)) & 0xff));
+  PutBE64(&k, ino);
+  return k;
+}
+inline uint32_t DegradedKeyTarget(std::string_view k) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; i++) v = (v << 8) | static_cast<uint8_t>(k[i]);
+  return v;
+}
+
 }  // namespace cfs::meta

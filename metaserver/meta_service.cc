@@ -35,10 +35,20 @@ Status MetaService::Start(const std::string& host, uint16_t port) {
   CFS_RETURN_IF_ERROR(registry_.Load());
   CFS_ASSIGN_OR_RETURN(transport_, rpc::MakeTransport(opts_.transport));
   server_ = transport_->NewServer(opts_.threads);
+  rebuild_ = std::make_unique<RebuildManager>(store_, &registry_, opts_.repairer_factory, opts_.rebuild);
+  scrub_ = std::make_unique<ScrubManager>(store_, opts_.repairer_factory, opts_.scrub);
   RegisterHandlers();
   CFS_RETURN_IF_ERROR(server_->Start(host, port));
   gc_ = std::make_unique<ObjectGc>(store_, &registry_, transport_);
   gc_->Start();
+  // The Repairer reaches this M-worker like any client does.
+  std::string self = host;
+  if (self.empty() || self == "0.0.0.0") self = "127.0.0.1";
+  else if (self == "::") self = "::1";
+  if (self.find(':') != std::string::npos) self = "[" + self + "]";
+  self += ":" + std::to_string(server_->port());
+  rebuild_->Start(self);
+  scrub_->Start(self);
   Metrics::Get().Gauge("cfs_meta_inodes", [this] { return double(store_->Counters().inodes); },
                        "inodes in the namespace");
   Metrics::Get().Gauge("cfs_meta_pending_deletes",
@@ -59,6 +69,9 @@ void MetaService::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  // The managers first: their Repairers talk to this server.
+  if (rebuild_) rebuild_->Stop();
+  if (scrub_) scrub_->Stop();
   if (server_) server_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
   if (gc_) gc_->Stop();
@@ -71,7 +84,7 @@ void MetaService::Maintenance() {
     cv_.wait_for(l, std::chrono::milliseconds(250));
     if (stop_) break;
     l.unlock();
-    registry_.ExpireSilent();
+    if (registry_.ExpireSilent() > 0) rebuild_->Kick();
     if (!orphans_done && std::chrono::steady_clock::now() - started_ >= opts_.orphan_grace) {
       uint64_t purged = 0;
       Status s = store_->PurgeClosedOrphans(&purged);
@@ -96,6 +109,7 @@ void MetaService::RegisterHandlers() {
       pb::REGISTER_WORKER, [this](const pb::RegisterWorkerRequest& r, pb::RegisterWorkerResponse* out) {
         CFS_ASSIGN_OR_RETURN(*out, registry_.Register(r));
         gc_->Kick();  // a returning worker may have objects waiting for deletion
+        rebuild_->Kick();  // ... or files to resync
         return Status::OK();
       });
   Add<pb::HeartbeatRequest, pb::HeartbeatResponse>(
@@ -224,6 +238,32 @@ void MetaService::RegisterHandlers() {
   });
   Add<pb::XattrRequest, pb::Empty>(pb::REMOVEXATTR, [ns](const pb::XattrRequest& r, pb::Empty*) {
     return ns->RemoveXattr(r.ino(), r.name());
+  });
+  // ---- redundancy ----
+  Add<pb::ReportDegradedRequest, pb::Empty>(pb::REPORT_DEGRADED, [this, ns](const pb::ReportDegradedRequest& r, pb::Empty*) {
+    if (r.ino() == 0) return Status::Invalid("REPORT_DEGRADED: ino 0");
+    if (r.target_ids_size() > 64) return Status::Invalid("REPORT_DEGRADED: too many targets");
+    std::vector<uint32_t> ts;
+    for (uint32_t t : r.target_ids())
+      if (t != 0) ts.push_back(t);
+    if (ts.empty()) return Status::Invalid("REPORT_DEGRADED: no target ids");
+    CFS_RETURN_IF_ERROR(ns->AddDegraded(r.ino(), ts));
+    rebuild_->Kick();
+    return Status::OK();
+  });
+  Add<pb::RebuildStartRequest, pb::Empty>(pb::REBUILD_START, [this](const pb::RebuildStartRequest& r, pb::Empty*) {
+    return rebuild_->Request(r.target_id());
+  });
+  Add<pb::Empty, pb::RebuildStatusResponse>(pb::REBUILD_STATUS, [this](const pb::Empty&, pb::RebuildStatusResponse* out) {
+    *out = rebuild_->GetStatus();
+    return Status::OK();
+  });
+  Add<pb::ScrubStartRequest, pb::Empty>(pb::SCRUB_START, [this](const pb::ScrubStartRequest& r, pb::Empty*) {
+    return scrub_->StartPass(r.rate_bytes_per_s());
+  });
+  Add<pb::Empty, pb::ScrubStatusResponse>(pb::SCRUB_STATUS, [this](const pb::Empty&, pb::ScrubStatusResponse* out) {
+    *out = scrub_->GetStatus();
+    return Status::OK();
   });
   Add<pb::SetDirLayoutRequest, pb::Empty>(pb::SET_DIR_LAYOUT, [ns](const pb::SetDirLayoutRequest& r, pb::Empty*) {
     CFS_RETURN_IF_ERROR(Placement::CheckShape(r.layout()));

@@ -13,6 +13,8 @@
 #include "namespace_store.h"
 #include "object_gc.h"
 #include "placement.h"
+#include "rebuild_manager.h"
+#include "scrub_manager.h"
 #include "rpc/transport.h"
 #include "worker_registry.h"
 
@@ -26,6 +28,12 @@ struct MetaOptions {
   std::chrono::milliseconds orphan_grace{60000};
   int threads = 8;
   std::string transport = "tcp";
+  RebuildOptions rebuild;
+  ScrubOptions scrub;
+  // Makes the Repairer the rebuild and scrub threads use (cfs-meta:
+  // client::NewRepairer; tests inject theirs). Null: rebuild and scrub report
+  // that they cannot move data.
+  RepairerFactory repairer_factory;
 };
 
 class MetaService {
@@ -34,6 +42,9 @@ class MetaService {
   ~MetaService();
   Status Start(const std::string& host, uint16_t port);
   uint16_t port() const;
+  // For tests: the managers (valid between Start and Stop).
+  RebuildManager* rebuild() { return rebuild_.get(); }
+  ScrubManager* scrub() { return scrub_.get(); }
   void Stop();
 
  private:
@@ -49,6 +60,8 @@ class MetaService {
   std::shared_ptr<rpc::Transport> transport_;
   std::unique_ptr<rpc::Server> server_;
   std::unique_ptr<ObjectGc> gc_;
+  std::unique_ptr<RebuildManager> rebuild_;
+  std::unique_ptr<ScrubManager> scrub_;
   std::chrono::steady_clock::time_point started_;
   std::mutex mu_;
   std::condition_variable cv_;

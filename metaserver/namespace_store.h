@@ -52,6 +52,16 @@ struct NamespaceCounters {
   uint64_t directories = 0;
   uint64_t pending_deletes = 0;  // files with objects queued for deletion
   uint64_t orphans = 0;
+  uint64_t degraded = 0;  // (target, file) pairs waiting for a resync
+};
+
+// A file whose units on one target must be brought up to date (column family
+// "degraded"). `token` changes whenever the pair is recorded again, so a
+// resync that started before a newer report does not erase it.
+struct DegradedItem {
+  uint32_t target = 0;
+  uint64_t ino = 0;
+  uint64_t token = 0;
 };
 
 class NamespaceStore {
@@ -94,6 +104,21 @@ class NamespaceStore {
   virtual Result<std::vector<GcItem>> ListGc(size_t max) = 0;
   // Removes confirmed (ino, target) pairs from the queue, in one batch.
   virtual Status GcDone(const std::vector<std::pair<uint64_t, uint32_t>>& done) = 0;
+
+  // ---- redundancy (docs/erasure-coding.md, "Redundancy management") ----
+  // Records (target, ino) for each target, durably, in one batch.
+  virtual Status AddDegraded(uint64_t ino, const std::vector<uint32_t>& targets) = 0;
+  // Up to max records in (target, ino) order, starting after `after` (null: from the start).
+  virtual Result<std::vector<DegradedItem>> ListDegraded(const DegradedItem* after, size_t max) = 0;
+  // Removes the record if its token is still item.token (not reported again since).
+  virtual Status DegradedDone(const DegradedItem& item) = 0;
+  // Regular files with a layout, in inode order, with ino > after_ino; at most max.
+  virtual Result<std::vector<pb::Attr>> ScanFiles(uint64_t after_ino, size_t max) = 0;
+  // One atomic batch: targets[index] of the file's layout becomes new_target
+  // (EAGAIN if it no longer is old_target, ESTALE if the file is gone) and
+  // (new_target, ino) is recorded as degraded.
+  virtual Status ReplaceTarget(uint64_t ino, uint32_t index, uint32_t old_target,
+                               uint32_t new_target) = 0;
 
   // ---- small cluster-state records (worker registry, epochs) ----
   virtual Result<std::optional<std::string>> GetState(const std::string& key) = 0;

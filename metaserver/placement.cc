@@ -12,7 +12,6 @@ Placement::Placement(uint32_t default_unit, uint32_t default_k, uint32_t default
     : unit_(default_unit), k_(default_k), m_(default_m), rng_(std::random_device{}()) {}
 
 Status Placement::CheckShape(const pb::Layout& l) {
-  if (l.m() > 0) return Status::Invalid("parity (m > 0) is not supported yet");
   Layout shape;
   shape.unit = l.unit() ? l.unit() : kDefaultStripeUnit;
   shape.k = l.k() ? l.k() : 1;
@@ -35,8 +34,11 @@ Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* d
   uint32_t unit = pick(hint.unit(), dir ? dir->unit() : 0, unit_);
   uint32_t k = pick(hint.k(), dir ? dir->k() : 0, k_);
   uint32_t m = pick(hint.m(), dir ? dir->m() : 0, m_);
-  if (m > 0) return Status::Invalid("parity (m > 0) is not supported yet");
-  if (k == 0) k = std::clamp<uint32_t>(static_cast<uint32_t>(up.size()), 1, kMaxDataUnits);
+  if (k == 0) {
+    // "All up targets": leave room for the parity units.
+    uint32_t n = static_cast<uint32_t>(up.size());
+    k = std::clamp<uint32_t>(n > m ? n - m : 1, 1, kMaxDataUnits);
+  }
   Layout shape;
   shape.unit = unit;
   shape.k = k;
@@ -44,8 +46,9 @@ Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* d
   CFS_RETURN_IF_ERROR(shape.ValidateShape());
   const uint32_t need = k + m;
   if (up.size() < need)
-    return Status::NoSpace("need " + std::to_string(k) + "+" + std::to_string(m) +
-                           " targets, only " + std::to_string(up.size()) + " up");
+    return Status::NoSpace("layout " + std::to_string(k) + "+" + std::to_string(m) + " needs " +
+                           std::to_string(need) + " up targets, only " + std::to_string(up.size()) +
+                           " are up (and not retired)");
   // Order: free space in GiB buckets (descending), random within a bucket.
   std::vector<std::pair<uint64_t, const pb::TargetInfo*>> order;
   {

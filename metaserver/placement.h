@@ -1,7 +1,8 @@
 // Placement: resolves a new file's layout shape (hint, else the parent
 // directory's default, else the cluster default) and picks its targets among
-// the up targets: most free space first (ties broken at random), one target per
-// worker where possible.
+// the up, non-retired targets: most free space first (ties broken at random),
+// one target per worker where possible (a k+m layout then survives the loss of
+// any m workers; with fewer workers it still places, on distinct targets).
 #pragma once
 
 #include <cstdint>
@@ -20,9 +21,10 @@ class Placement {
   Placement(uint32_t default_unit, uint32_t default_k, uint32_t default_m);
 
   // Checks a default, a hint or a directory layout: zero fields are allowed
-  // (they inherit); m > 0 is refused for now.
+  // (they inherit); m is 0..4, k 0..16 (k = 0 inherits).
   static Status CheckShape(const pb::Layout& l);
 
+  // `up` must hold only up, non-retired targets (WorkerRegistry::UpTargets).
   Result<pb::Layout> Choose(const pb::Layout& hint, const pb::Layout* dir_layout,
                             const std::vector<pb::TargetInfo>& up);
   pb::Layout DefaultLayout() const;

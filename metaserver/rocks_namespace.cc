@@ -18,7 +18,7 @@ namespace cfs::meta {
 
 namespace {
 
-const char* const kCfNames[] = {"default", "inodes", "dentries", "xattrs", "orphans", "gc", "state"};
+const char* const kCfNames[] = {"default", "inodes", "dentries", "xattrs", "orphans", "gc", "state", "degraded"};
 const char kNextInoKey[] = "next_ino";
 
 int64_t NowNs() {
@@ -283,6 +283,8 @@ Status RocksNamespace::Init(const std::string& dir, const RocksOptions& opts) {
   orphans_ = handles_[4];
   gc_ = handles_[5];
   state_ = handles_[6];
+  degraded_ = handles_[7];
+  next_token_ = static_cast<uint64_t>(NowNs());
 
   std::string v;
   s = db_->Get(rocksdb::ReadOptions(), state_, kNextInoKey, &v);
@@ -335,7 +337,9 @@ Status RocksNamespace::LoadCounters() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) counters_.pending_deletes++;
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), orphans_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) counters_.orphans++;
-  return Status::OK();
+  it.reset(db_->NewIterator(rocksdb::ReadOptions(), degraded_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) counters_.degraded++;
+  return FromRocks(it->status(), "scan degraded");
 }
 
 RocksNamespace::~RocksNamespace() {
@@ -966,6 +970,112 @@ Status RocksNamespace::GcDone(const std::vector<std::pair<uint64_t, uint32_t>>& 
     if (b.Count() == 0) return Status::OK();
     CFS_ASSIGN_OR_RETURN(seq, WriteLocked(&b));
     counters_.pending_deletes -= finished;
+  }
+  return WaitDurable(seq);
+}
+
+// ---------------------------------------------------------------- redundancy
+
+static std::string TokenValue(uint64_t token) { return InoKey(token); }
+
+Status RocksNamespace::AddDegraded(uint64_t ino, const std::vector<uint32_t>& targets) {
+  if (targets.empty()) return Status::OK();
+  uint64_t seq;
+  {
+    std::lock_guard l(mu_);
+    rocksdb::WriteBatch b;
+    std::set<uint32_t> seen;
+    int64_t added = 0;
+    for (uint32_t t : targets) {
+      if (!seen.insert(t).second) continue;
+      std::string key = DegradedKey(t, ino), old;
+      auto s = db_->Get(rocksdb::ReadOptions(), degraded_, key, &old);
+      if (s.IsNotFound()) added++;
+      else CFS_RETURN_IF_ERROR(FromRocks(s, "read degraded"));
+      b.Put(degraded_, key, TokenValue(next_token_++));
+    }
+    CFS_ASSIGN_OR_RETURN(seq, WriteLocked(&b));
+    counters_.degraded += added;
+  }
+  return WaitDurable(seq);
+}
+
+Result<std::vector<DegradedItem>> RocksNamespace::ListDegraded(const DegradedItem* after, size_t max) {
+  std::vector<DegradedItem> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), degraded_));
+  if (after) {
+    std::string from = DegradedKey(after->target, after->ino);
+    it->Seek(from);
+    if (it->Valid() && it->key().ToStringView() == from) it->Next();
+  } else {
+    it->SeekToFirst();
+  }
+  for (; it->Valid() && out.size() < max; it->Next()) {
+    std::string_view k = it->key().ToStringView();
+    if (k.size() != 12 || it->value().size() != 8) return Status::Corruption("bad degraded record");
+    DegradedItem d;
+    d.target = DegradedKeyTarget(k);
+    d.ino = GetBE64(k, 4);
+    d.token = GetBE64(it->value().ToStringView());
+    out.push_back(d);
+  }
+  CFS_RETURN_IF_ERROR(FromRocks(it->status(), "scan degraded"));
+  return out;
+}
+
+Status RocksNamespace::DegradedDone(const DegradedItem& item) {
+  uint64_t seq;
+  {
+    std::lock_guard l(mu_);
+    std::string key = DegradedKey(item.target, item.ino), v;
+    auto s = db_->Get(rocksdb::ReadOptions(), degraded_, key, &v);
+    if (s.IsNotFound()) return Status::OK();
+    CFS_RETURN_IF_ERROR(FromRocks(s, "read degraded"));
+    if (v.size() != 8 || GetBE64(v) != item.token) return Status::OK();  // reported again meanwhile
+    rocksdb::WriteBatch b;
+    b.Delete(degraded_, key);
+    CFS_ASSIGN_OR_RETURN(seq, WriteLocked(&b));
+    counters_.degraded--;
+  }
+  return WaitDurable(seq);
+}
+
+Result<std::vector<pb::Attr>> RocksNamespace::ScanFiles(uint64_t after_ino, size_t max) {
+  std::vector<pb::Attr> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), inodes_));
+  for (it->Seek(InoKey(after_ino + 1)); it->Valid() && out.size() < max; it->Next()) {
+    pb::InodeRecord r;
+    if (it->key().size() != 8 || !r.ParseFromArray(it->value().data(), int(it->value().size())))
+      return Status::Corruption("bad inode record");
+    if (!S_ISREG(r.attr().mode()) || r.attr().layout().targets_size() == 0) continue;
+    out.push_back(r.attr());
+  }
+  CFS_RETURN_IF_ERROR(FromRocks(it->status(), "scan inodes"));
+  return out;
+}
+
+Status RocksNamespace::ReplaceTarget(uint64_t ino, uint32_t index, uint32_t old_target,
+                                     uint32_t new_target) {
+  uint64_t seq;
+  {
+    std::lock_guard l(mu_);
+    Txn t(this);
+    CFS_ASSIGN_OR_RETURN(pb::InodeRecord * r, t.Get(ino));
+    auto* layout = r->mutable_attr()->mutable_layout();
+    if (!S_ISREG(r->attr().mode()) || index >= uint32_t(layout->targets_size()) ||
+        layout->targets(int(index)) != old_target)
+      return Status(EAGAIN, "layout of inode " + std::to_string(ino) + " changed");
+    for (uint32_t x : layout->targets())
+      if (x == new_target) return Status::Exists("target " + std::to_string(new_target) + " already in the layout");
+    layout->set_targets(int(index), new_target);
+    t.Dirty(ino);
+    std::string key = DegradedKey(new_target, ino), old;
+    auto s = db_->Get(rocksdb::ReadOptions(), degraded_, key, &old);
+    bool added = s.IsNotFound();
+    if (!added) CFS_RETURN_IF_ERROR(FromRocks(s, "read degraded"));
+    t.batch().Put(degraded_, key, TokenValue(next_token_++));
+    CFS_ASSIGN_OR_RETURN(seq, t.Commit());
+    if (added) counters_.degraded++;
   }
   return WaitDurable(seq);
 }

@@ -62,6 +62,12 @@ class RocksNamespace : public NamespaceStore {
   Result<std::vector<GcItem>> ListGc(size_t max) override;
   Status GcDone(const std::vector<std::pair<uint64_t, uint32_t>>& done) override;
 
+  Status AddDegraded(uint64_t ino, const std::vector<uint32_t>& targets) override;
+  Result<std::vector<DegradedItem>> ListDegraded(const DegradedItem* after, size_t max) override;
+  Status DegradedDone(const DegradedItem& item) override;
+  Result<std::vector<pb::Attr>> ScanFiles(uint64_t after_ino, size_t max) override;
+  Status ReplaceTarget(uint64_t ino, uint32_t index, uint32_t old_target, uint32_t new_target) override;
+
   Result<std::optional<std::string>> GetState(const std::string& key) override;
   Status PutState(const std::vector<std::pair<std::string, std::string>>& kvs) override;
   Result<std::vector<std::pair<std::string, std::string>>> ScanState(
@@ -95,12 +101,14 @@ class RocksNamespace : public NamespaceStore {
   rocksdb::ColumnFamilyHandle* orphans_ = nullptr;
   rocksdb::ColumnFamilyHandle* gc_ = nullptr;
   rocksdb::ColumnFamilyHandle* state_ = nullptr;
+  rocksdb::ColumnFamilyHandle* degraded_ = nullptr;
   WalSync wal_sync_ = WalSync::kGroup;
 
   std::mutex mu_;  // serializes mutations; guards everything below
   uint64_t next_ino_ = 2;
   std::map<uint64_t, uint32_t> opens_;  // ino -> open count (in memory only)
   NamespaceCounters counters_;
+  uint64_t next_token_ = 1;  // degraded record tokens (seeded from the clock at open)
 
   std::mutex sync_mu_;  // group commit
   std::condition_variable sync_cv_;

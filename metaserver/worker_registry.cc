@@ -19,6 +19,7 @@ Status WorkerRegistry::Load() {
   CFS_ASSIGN_OR_RETURN(auto ws, store_->ScanState(kWorkerPrefix));
   for (auto& [k, v] : ws) {
     Worker w;
+    w.down_since = Clock::now();
     if (!w.info.ParseFromString(v)) return Status::Corruption("bad worker record " + k);
     worker_by_uuid_[w.info.uuid()] = w.info.id();
     next_worker_id_ = std::max(next_worker_id_, w.info.id() + 1);
@@ -74,6 +75,9 @@ Result<pb::RegisterWorkerResponse> WorkerRegistry::Register(const pb::RegisterWo
     new_targets[t.uuid()] = tid;
     pb::TargetInfo ti = t;
     ti.set_id(tid);
+    // Retirement is the M-worker's decision and outlives the target's return.
+    auto known = targets_.find(tid);
+    ti.set_retired(known != targets_.end() && known->second.retired());
     ti.set_worker_id(wid);
     ti.set_up(true);
     new_target_infos[tid] = ti;
@@ -137,6 +141,7 @@ int WorkerRegistry::ExpireSilent() {
   for (auto& [id, w] : workers_) {
     if (!w.up || now - w.last_heartbeat <= timeout_) continue;
     w.up = false;
+    w.down_since = now;
     for (uint32_t t : w.info.target_ids())
       if (targets_.count(t)) targets_[t].set_up(false);
     down++;
@@ -173,8 +178,50 @@ std::vector<pb::TargetInfo> WorkerRegistry::UpTargets() {
   std::lock_guard l(mu_);
   std::vector<pb::TargetInfo> out;
   for (auto& [id, t] : targets_)
-    if (t.up()) out.push_back(t);
+    if (t.up() && !t.retired()) out.push_back(t);
   return out;
+}
+
+std::vector<WorkerRegistry::TargetHealth> WorkerRegistry::Health() {
+  std::lock_guard l(mu_);
+  auto now = Clock::now();
+  std::vector<TargetHealth> out;
+  for (auto& [id, t] : targets_) {
+    TargetHealth h;
+    h.id = id;
+    h.worker_id = t.worker_id();
+    h.up = t.up();
+    h.retired = t.retired();
+    auto w = workers_.find(t.worker_id());
+    if (!h.up) {
+      Clock::time_point since = w != workers_.end() ? w->second.down_since : Clock::time_point{};
+      // A target its (up) worker no longer announces: down since we know of it.
+      if (w != workers_.end() && w->second.up) since = w->second.last_heartbeat;
+      h.down_for = since == Clock::time_point{}
+                       ? std::chrono::milliseconds(0)
+                       : std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
+    }
+    out.push_back(h);
+  }
+  return out;
+}
+
+Status WorkerRegistry::Retire(uint32_t target_id) {
+  std::lock_guard l(mu_);
+  auto it = targets_.find(target_id);
+  if (it == targets_.end()) return Status::NotFound("no target " + std::to_string(target_id));
+  if (it->second.retired()) return Status::OK();
+  pb::TargetInfo persisted = it->second;
+  persisted.set_retired(true);
+  persisted.set_up(false);
+  persisted.set_free(0);
+  uint64_t epoch = epoch_ + 1;
+  CFS_RETURN_IF_ERROR(store_->PutState({{kTargetPrefix + persisted.uuid(), persisted.SerializeAsString()},
+                                        {kEpochKey, InoKey(epoch)}}));
+  epoch_ = epoch;
+  it->second.set_retired(true);
+  LOG_WARN("target {} retired (epoch {}): it is never placed again", target_id, epoch_);
+  return Status::OK();
 }
 
 std::optional<rpc::Endpoint> WorkerRegistry::TargetEndpoint(uint32_t target_id, bool* known) {
@@ -194,7 +241,7 @@ void WorkerRegistry::Statfs(uint64_t* capacity, uint64_t* free) {
   std::lock_guard l(mu_);
   *capacity = *free = 0;
   for (auto& [id, t] : targets_) {
-    if (!t.up()) continue;
+    if (!t.up() || t.retired()) continue;
     *capacity += t.capacity();
     *free += t.free();
   }

@@ -30,8 +30,19 @@ class WorkerRegistry {
   int ExpireSilent();
 
   pb::ClusterMap Map();
-  // Up targets, for placement.
+  // Up, non-retired targets, for placement.
   std::vector<pb::TargetInfo> UpTargets();
+
+  // What the rebuild manager needs to know of one target.
+  struct TargetHealth {
+    uint32_t id = 0, worker_id = 0;
+    bool up = false, retired = false;
+    std::chrono::milliseconds down_for{0};  // how long its worker has been down (0 if up)
+  };
+  std::vector<TargetHealth> Health();
+  // Marks a target retired (persisted; never placed again; clients must not
+  // use it) and advances the epoch. NotFound for an unknown id.
+  Status Retire(uint32_t target_id);
   // The address of the worker serving target id, if it is known and up.
   std::optional<rpc::Endpoint> TargetEndpoint(uint32_t target_id, bool* known);
   void Statfs(uint64_t* capacity, uint64_t* free);
@@ -43,6 +54,7 @@ class WorkerRegistry {
     pb::WorkerInfo info;  // persisted part: id, uuid, host, port, transport, target_ids
     bool up = false;
     Clock::time_point last_heartbeat{};
+    Clock::time_point down_since{};  // when it was last seen going down (or the M-worker started)
   };
   Status PersistEpochLocked();
 

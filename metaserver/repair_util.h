@@ -1,0 +1,30 @@
+// Small helpers the rebuild and scrub managers share.
+#pragma once
+
+#include <cstdint>
+
+#include "cfs.pb.h"
+#include "common/layout.h"
+
+namespace cfs::meta {
+
+inline Layout FromProtoLayout(const pb::Layout& p) {
+  Layout l;
+  l.unit = p.unit();
+  l.k = p.k();
+  l.m = p.m();
+  l.targets.assign(p.targets().begin(), p.targets().end());
+  return l;
+}
+
+// Bytes target index t holds (data and parity units) for a file of file_size
+// bytes: what a resync of it writes, about.
+inline uint64_t EstimateTargetBytes(const Layout& l, uint32_t t, uint64_t file_size) {
+  (void)t;
+  if (l.k == 0 || l.unit == 0 || l.targets.empty()) return 0;
+  uint64_t stripes = (file_size + l.stripe_bytes() - 1) / l.stripe_bytes();
+  // Target t takes part in width() of every n stripes.
+  return stripes * l.unit * l.width() / l.n();
+}
+
+}  // namespace cfs::meta
