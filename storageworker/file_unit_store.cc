@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "common/checksum.h"
@@ -192,7 +193,8 @@ Status FileUnitStore::Store(uint64_t ino, uint64_t index, const Record& r) {
 }
 
 Status FileUnitStore::CopyPatch(uint64_t ino, uint64_t index, uint32_t unit, uint8_t from,
-                                uint8_t to, bool xor_data, uint32_t offset, std::string_view data) {
+                                uint8_t to, bool xor_data, uint32_t offset, std::string_view data,
+                                const std::function<Status()>& before_write) {
   const uint64_t base = index * unit;
   const uint32_t piece = std::min(unit, kCopyPiece);
   std::unique_ptr<char[]> buf(new (std::nothrow) char[piece]);
@@ -214,6 +216,7 @@ Status FileUnitStore::CopyPatch(uint64_t ino, uint64_t index, uint32_t unit, uin
         std::memcpy(dst, src, hi - lo);
       }
     }
+    if (c == 0 && before_write) CFS_RETURN_IF_ERROR(before_write());
     CFS_RETURN_IF_ERROR(chunks_->WriteSlot(ino, to, base + c, std::string_view(buf.get(), piece)));
   }
   return Status::OK();
@@ -276,7 +279,8 @@ Result<EcWriteResult> FileUnitStore::Write(const EcWrite& w) {
     }
     // cur is the zero content (bumped from a never-written unit): materialize it.
     const uint8_t to = free_slot();
-    CFS_RETURN_IF_ERROR(CopyPatch(w.ino, w.index, w.unit, kZeroSlot, to, false, w.offset, w.data));
+    CFS_RETURN_IF_ERROR(
+        CopyPatch(w.ino, w.index, w.unit, kZeroSlot, to, false, w.offset, w.data, nullptr));
     r.cur_slot = to;
     r.unit_log2 = log2;
     CFS_RETURN_IF_ERROR(Store(w.ino, w.index, r));
@@ -295,21 +299,25 @@ Result<EcWriteResult> FileUnitStore::Write(const EcWrite& w) {
     return EcWriteResult{true, n.cur};
   }
   const uint8_t to = free_slot();
-  if (r.prev_present && r.prev_slot == to) {
+  auto drop_prev = [&]() -> Status {
+    if (!r.prev_present || r.prev_slot != to) return Status::OK();
     // prev's content is about to be overwritten: forget it first, so that a
-    // crash part-way never leaves a record naming half-written bytes.
+    // crash part-way never leaves a record naming half-written bytes. (Done
+    // just before the first data write: a RANGE whose base fails its checksum
+    // keeps prev.)
     Record inv = r;
     inv.prev = {};
     inv.prev_slot = kZeroSlot;
     inv.prev_present = false;
     inv.unit_log2 = log2;
-    CFS_RETURN_IF_ERROR(Store(w.ino, w.index, inv));
-  }
+    return Store(w.ino, w.index, inv);
+  };
   if (w.mode == EcMode::kFull) {
+    CFS_RETURN_IF_ERROR(drop_prev());
     CFS_RETURN_IF_ERROR(chunks_->WriteSlot(w.ino, to, at, w.data));
   } else {
     CFS_RETURN_IF_ERROR(CopyPatch(w.ino, w.index, w.unit, r.cur_slot, to, w.mode == EcMode::kXor,
-                                  w.offset, w.data));
+                                  w.offset, w.data, drop_prev));
   }
   n.cur_slot = to;
   CFS_RETURN_IF_ERROR(Store(w.ino, w.index, n));  // only now does the new version exist

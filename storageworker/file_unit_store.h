@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -58,9 +59,12 @@ class FileUnitStore : public VersionedUnitStore {
   Result<Record> Load(uint64_t ino, uint64_t index, bool* damaged);
   Status Store(uint64_t ino, uint64_t index, const Record& r);
   // Writes the whole unit into slot `to`: the content of slot `from` (kZeroSlot:
-  // zeros) with data written (or XORed) at offset. In bounded pieces.
+  // zeros) with data written (or XORed) at offset. In bounded pieces;
+  // before_write (if set) runs once, after the first piece was read and
+  // verified and before anything is written.
   Status CopyPatch(uint64_t ino, uint64_t index, uint32_t unit, uint8_t from, uint8_t to,
-                   bool xor_data, uint32_t offset, std::string_view data);
+                   bool xor_data, uint32_t offset, std::string_view data,
+                   const std::function<Status()>& before_write);
   Status Damaged(uint64_t ino, uint64_t index);
   void LockAll();
   void UnlockAll();
