@@ -47,8 +47,8 @@ Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* d
   const uint32_t need = k + m;
   if (up.size() < need)
     return Status::NoSpace("layout " + std::to_string(k) + "+" + std::to_string(m) + " needs " +
-                           std::to_string(need) + " up targets, only " + std::to_string(up.size()) +
-                           " are up (and not retired)");
+                           std::to_string(need) + " targets, only " + std::to_string(up.size()) +
+                           " up (retired targets are never used)");
   // Order: free space in GiB buckets (descending), random within a bucket.
   std::vector<std::pair<uint64_t, const pb::TargetInfo*>> order;
   {

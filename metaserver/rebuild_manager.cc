@@ -138,7 +138,7 @@ Status RebuildManager::RetireTarget(uint32_t target, uint64_t* no_spare) {
   LOG_WARN("retiring target {}: moving its place in every layout to a spare target", target);
   SetDetail("retiring target " + std::to_string(target) + ": choosing spares");
   std::map<uint32_t, uint64_t> assigned;  // spare -> files given to it in this pass
-  uint64_t swapped = 0, after = 0;
+  uint64_t swapped = 0, after = 0, no_parity = 0;
   bool changed = false;
   Status result;
   for (;;) {
@@ -171,6 +171,12 @@ Status RebuildManager::RetireTarget(uint32_t target, uint64_t* no_spare) {
       for (int i = 0; i < l.targets_size(); i++)
         if (l.targets(i) == target) idx = i;
       if (idx < 0) continue;
+      if (l.m() == 0) {
+        // No redundancy to rebuild from: a fresh spare would read as zeros.
+        // The file keeps the target, and its reads there fail loudly.
+        no_parity++;
+        continue;
+      }
       std::set<uint32_t> in_layout(l.targets().begin(), l.targets().end());
       std::set<uint32_t> workers_used;
       for (uint32_t t : l.targets()) {
@@ -219,6 +225,13 @@ Status RebuildManager::RetireTarget(uint32_t target, uint64_t* no_spare) {
               "layout); {} moved; the target stays in those layouts",
               target, *no_spare, swapped);
     return Status::OK();
+  }
+  if (no_parity) {
+    LOG_ERROR("target {}: {} file(s) without parity (m = 0) had units on it; those units are lost "
+              "and the files keep naming the retired target",
+              target, no_parity);
+    std::lock_guard l(mu_);
+    lost_[target] = no_parity;
   }
   CFS_RETURN_IF_ERROR(registry_->Retire(target));
   LOG_WARN("target {} retired: {} file(s) now name a spare and wait for their resync", target, swapped);
@@ -346,8 +359,9 @@ void RebuildManager::DrainOnce() {
     Layout l = FromProtoLayout(w.attr.layout());
     Status s = repairer_->ResyncTarget(w.item.ino, l, uint32_t(w.index), w.attr.size(), &stats,
                                        [this](uint64_t b) { return Pace(b); });
-    if (s.ok()) s = store_->DegradedDone(w.item);
+    // Under mu_: a status that sees the record gone also sees it counted done.
     std::lock_guard l2(mu_);
+    if (s.ok()) s = store_->DegradedDone(w.item);
     if (s.ok()) {
       files_done_++;
       backoff_.erase({w.item.target, w.item.ino});
@@ -430,6 +444,9 @@ pb::RebuildStatusResponse RebuildManager::GetStatus() {
   std::string detail;
   if (!running) {
     detail = "every stripe has full redundancy";
+    for (auto& [t, n] : lost_)
+      detail += "; " + std::to_string(n) + " file(s) without parity lost their units on retired target " +
+                std::to_string(t);
   } else {
     detail = detail_;
     for (auto& [t, n] : refs) {

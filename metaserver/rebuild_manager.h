@@ -87,6 +87,7 @@ class RebuildManager {
   std::set<uint32_t> requested_;
   std::map<uint32_t, Clock::time_point> retire_retry_at_;
   std::map<uint32_t, uint64_t> no_spare_;  // target -> files without a spare
+  std::map<uint32_t, uint64_t> lost_;      // retired target -> files with m = 0 that named it
   std::map<std::pair<uint32_t, uint64_t>, std::pair<Clock::time_point, int>> backoff_;  // failures
   std::string detail_, last_error_;
   bool pass_active_ = false;

@@ -180,11 +180,12 @@ TEST_F(MetaServiceTest, PlacementDefaultsHintsAndErrors) {
   for (uint32_t id : three->layout().targets()) tw.insert(wot[id]);
   EXPECT_EQ(tw.size(), 3u);
   auto par = Create(kRootIno, "parity", 2, 1);
-  EXPECT_EQ(par.status().err(), EINVAL);
-  EXPECT_EQ(par.status().message(), "parity (m > 0) is not supported yet");
+  ASSERT_TRUE(par.ok()) << par.status().ToString();
+  EXPECT_EQ(par->layout().m(), 1u);
+  EXPECT_EQ(par->layout().targets_size(), 3);
   auto big = Create(kRootIno, "big", 7);
   EXPECT_EQ(big.status().err(), ENOSPC);
-  EXPECT_EQ(big.status().message(), "need 7+0 targets, only 6 up");
+  EXPECT_EQ(big.status().message(), "layout 7+0 needs 7 targets, only 6 up (retired targets are never used)");
   // Directory layouts are inherited.
   pb::MkdirRequest mk;
   mk.set_parent(kRootIno);
@@ -202,7 +203,7 @@ TEST_F(MetaServiceTest, PlacementDefaultsHintsAndErrors) {
   ASSERT_TRUE(inh.ok());
   EXPECT_EQ(inh->layout().k(), 2u);
   EXPECT_EQ(inh->layout().unit(), 256u * 1024);
-  sl.mutable_layout()->set_m(1);
+  sl.mutable_layout()->set_m(5);  // parity units: 0..4
   EXPECT_EQ(Call(pb::SET_DIR_LAYOUT, sl, &e).err(), EINVAL);
   sl.mutable_layout()->set_m(0);
   sl.mutable_layout()->set_unit(1000);
