@@ -13,8 +13,10 @@
 #             two S-workers killed (kill -9 of the pids in DIR/run/storage-I.pid);
 #             the killed workers are restarted afterwards
 #   rebuild   one worker's target directory wiped, the worker restarted
-#             (cfs local start-worker), `cfs rebuild`, `cfs rebuild status
-#             --json` polled until "state" is "idle": MiB/s from bytes_total
+#             (cfs local start-worker) once the M-worker lists it down,
+#             `cfs rebuild`, `cfs rebuild status --json` polled until "state"
+#             is "idle": MiB/s from bytes_total (cfs-meta's --rebuild-rate
+#             throttle, default 200M, applies)
 #
 #   bench/ec.sh [--build DIR] [--work DIR] [--out DIR] [--quick] [--nice N]
 #               [--targets cfs,gluster] [--steps seq,rand,degraded,rebuild]
@@ -50,7 +52,7 @@ SEQ_JOBS="seq-write-1job seq-read-1job seq-write-4jobs seq-read-4jobs"
 RAND_JOBS="rand-write-4k-1job rand-write-4k"
 READ_JOBS="seq-read-1job seq-read-4jobs"
 
-usage() { sed -n '2,29p' "$0"; }
+usage() { sed -n '2,31p' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) BUILD=$2; shift 2 ;;
@@ -244,7 +246,7 @@ start_worker() {
 }
 
 # wait_idle_rebuild TIMEOUT LOGFILE: polls `cfs rebuild status --json` every
-# second until "state" is "idle"; prints the seconds waited. Fails on timeout
+# 0.25 s until "state" is "idle"; prints the seconds waited. Fails on timeout
 # or if the command does not work.
 wait_idle_rebuild() {
   local limit=$1 logf=$2 t0 js st
@@ -261,8 +263,19 @@ wait_idle_rebuild() {
     fi
     python3 -c "import sys; sys.exit(float(sys.argv[2]) - float(sys.argv[1]) < float(sys.argv[3]))" \
       "$t0" "$(date +%s.%N)" "$limit" && { log "ERROR: rebuild not idle after $limit s (last state '$st')"; return 1; }
+    sleep 0.25
+  done
+}
+
+wait_down_target() {  # wait_down_target TIMEOUT: until down_targets is not empty
+  local i js
+  for ((i = 0; i < $1; i++)); do
+    js=$(cfs rebuild status --json 2>/dev/null)
+    [ -n "$js" ] && echo "$js" | python3 -c 'import json,sys
+sys.exit(0 if json.load(sys.stdin).get("down_targets") else 1)' 2>/dev/null && return 0
     sleep 1
   done
+  return 1
 }
 
 {
@@ -376,6 +389,14 @@ if has "$STEPS" rebuild && [ -n "${DIRS[cfs-ec]:-}" ]; then
     before=$(du -sb "$tgt" 2>/dev/null | cut -f1)
     log "  S-worker $WIPE target holds $before bytes; wiping it"
     kill_worker "$WIPE"
+    # `cfs rebuild` retires the targets that are down at that moment: wait until
+    # the M-worker has marked the killed one down (missed heartbeats), before
+    # the restarted worker registers its empty target under a new id.
+    if wait_down_target 60; then
+      log "  the M-worker lists a down target"
+    else
+      log "ERROR: no target listed down within 60 s of the kill"; status=1
+    fi
     rm -rf "$tgt"
     echo "$(date -Is) wiped $tgt" >> "$OUT/log/events"
     start_worker "$WIPE"
@@ -384,7 +405,8 @@ if has "$STEPS" rebuild && [ -n "${DIRS[cfs-ec]:-}" ]; then
       if el=$(wait_idle_rebuild "$REBUILD_TIMEOUT" "$OUT/log/rebuild-status.jsonl"); then
         t1=$(date +%s.%N)
         after=$(du -sb "$CFS_DIR"/storage-*/t0 2>/dev/null | awk '{s += $1} END {print s}')
-        python3 - "$OUT" "$t0" "$t1" "${before:-0}" "$after" <<'EOF'
+        python3 - "$OUT" "$t0" "$t1" "${before:-0}" "$after" >&2 <<'EOF' \
+          || { log "ERROR: the rebuild reported no bytes"; echo "rebuilt nothing" > "$OUT/log/rebuild.failed"; status=1; }
 import json, sys
 out, t0, t1, before, after = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5] or 0)
 polls = [json.loads(l) for l in open(f"{out}/log/rebuild-status.jsonl")]
@@ -407,6 +429,7 @@ r = {"elapsed_s": round(el, 2), "bytes_total": bt, "bytes_done": bd, "wiped_targ
      "reported_rate_mib_s_max": round(max(rates) / 1048576, 1) if rates else None}
 json.dump(r, open(f"{out}/rebuild.json", "w"), indent=2)
 print(f"rebuild: bytes_total {bt} in {el:.1f} s = {r['mib_s']} MiB/s (bytes_done {bd}; wiped target held {before} bytes)")
+sys.exit(0 if bt or bd else 3)
 EOF
       else
         echo "not idle" > "$OUT/log/rebuild.failed"; status=1
