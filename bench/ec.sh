@@ -52,7 +52,7 @@ SEQ_JOBS="seq-write-1job seq-read-1job seq-write-4jobs seq-read-4jobs"
 RAND_JOBS="rand-write-4k-1job rand-write-4k"
 READ_JOBS="seq-read-1job seq-read-4jobs"
 
-usage() { sed -n '2,31p' "$0"; }
+usage() { sed -n '2,30p' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) BUILD=$2; shift 2 ;;
