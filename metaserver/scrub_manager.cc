@@ -32,7 +32,7 @@ void ScrubManager::Stop() {
 Status ScrubManager::StartPass(uint64_t rate) {
   {
     std::lock_guard l(mu_);
-    if (running_) return Status::OK();
+    // While a pass runs, one more is queued: it sees everything written up to now.
     requested_ = true;
     requested_rate_ = rate;
     // Visible at once, so that a caller polling for "idle" waits for this pass.

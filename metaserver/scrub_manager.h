@@ -31,8 +31,8 @@ class ScrubManager {
   // meta_addr: this M-worker's HOST:PORT, for the Repairer it creates.
   void Start(const std::string& meta_addr);
   void Stop();
-  // SCRUB_START: begins a pass now (rate 0: the configured rate); a pass that
-  // is running already goes on.
+  // SCRUB_START: begins a pass now (rate 0: the configured rate); while a
+  // pass runs, one more pass is queued to follow it.
   Status StartPass(uint64_t rate_bytes_per_s);
   pb::ScrubStatusResponse GetStatus();
 

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   AddWorkersCommand(app, &action);
   AddGetstripeCommand(app, &action);
   AddSetstripeCommand(app, &action);
+  AddRebuildCommand(app, &action);
+  AddScrubCommand(app, &action);
   AddLocalCommand(app, &action);
   // CLI11 would only say "a subcommand is required" for a misspelt command.
   for (int i = 1, depth = 0; i < argc && depth < 2; i++, depth++) {

@@ -45,5 +45,7 @@ void AddWorkersCommand(CLI::App& app, Action* action);
 void AddGetstripeCommand(CLI::App& app, Action* action);
 void AddSetstripeCommand(CLI::App& app, Action* action);
 void AddLocalCommand(CLI::App& app, Action* action);
+void AddRebuildCommand(CLI::App& app, Action* action);
+void AddScrubCommand(CLI::App& app, Action* action);
 
 }  // namespace cfs::tools

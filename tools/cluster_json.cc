@@ -27,7 +27,7 @@ nlohmann::json TargetJson(const pb::TargetInfo& t) {
   uint64_t used = t.capacity() > t.free() ? t.capacity() - t.free() : 0;
   return nlohmann::json{{"id", t.id()},         {"worker", t.worker_id()}, {"path", t.path()},
                         {"uuid", t.uuid()},     {"up", t.up()},            {"capacity", t.capacity()},
-                        {"used", used},         {"free", t.free()}};
+                        {"used", used},         {"free", t.free()},        {"retired", t.retired()}};
 }
 
 std::string LayoutShape(const pb::Layout& l) {

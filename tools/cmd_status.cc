@@ -4,6 +4,7 @@
 #include "cli_common.h"
 #include "cluster_json.h"
 #include "common/layout.h"
+#include "meta_rpc.h"
 #include "table.h"
 
 namespace cfs::tools {
@@ -15,10 +16,14 @@ static int RunStatus(const ClusterFlags& f) {
   auto st = c->ClusterStatus();
   if (!st.ok()) return Fail("status", st.status());
   const pb::ClusterMap& map = st->map();
-  int wup = 0, wdown = 0, tup = 0, tdown = 0;
+  int wup = 0, wdown = 0, tup = 0, tdown = 0, tretired = 0;
   uint64_t cap = 0, free = 0;
   for (const auto& w : map.workers()) (w.up() ? wup : wdown)++;
   for (const auto& t : map.targets()) {
+    if (t.retired()) {
+      tretired++;
+      continue;
+    }
     (t.up() ? tup : tdown)++;
     if (t.up()) {
       cap += t.capacity();
@@ -26,12 +31,24 @@ static int RunStatus(const ClusterFlags& f) {
     }
   }
   uint64_t used = cap > free ? cap - free : 0;
+  // Redundancy: from REBUILD_STATUS (an M-worker without it leaves these out).
+  pb::RebuildStatusResponse rb;
+  bool have_rb = false;
+  if (auto mc = MetaClientOrReport(f, &rc); mc) have_rb = mc->Call(pb::REBUILD_STATUS, pb::Empty(), &rb).ok();
+  rc = kExitOk;
+  auto ids = [&](bool want_retired) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& t : map.targets())
+      if (want_retired ? t.retired() : (!t.up() && !t.retired())) a.push_back(t.id());
+    return a;
+  };
   if (f.json) {
     nlohmann::json j{{"epoch", map.epoch()},
                      {"version", st->version()},
                      {"uptime_s", st->uptime_s()},
                      {"workers", {{"total", map.workers_size()}, {"up", wup}, {"down", wdown}}},
-                     {"targets", {{"total", map.targets_size()}, {"up", tup}, {"down", tdown}}},
+                     {"targets", {{"total", map.targets_size()}, {"up", tup}, {"down", tdown}, {"retired", tretired},
+                                  {"down_ids", ids(false)}, {"retired_ids", ids(true)}}},
                      {"capacity", cap},
                      {"used", used},
                      {"free", free},
@@ -40,6 +57,9 @@ static int RunStatus(const ClusterFlags& f) {
                      {"directories", st->directories()},
                      {"pending_deletes", st->pending_deletes()},
                      {"default_layout", LayoutJson(st->default_layout())}};
+    if (have_rb)
+      j["rebuild"] = {{"state", rb.state()}, {"detail", rb.detail()}, {"pending_items", rb.pending_items()},
+                      {"errors", rb.errors()}};
     PrintJson(j);
     return kExitOk;
   }
@@ -48,7 +68,18 @@ static int RunStatus(const ClusterFlags& f) {
   kv.Add("M-worker", "version " + (st->version().empty() ? std::string("?") : st->version()) +
                          ", up " + FormatDuration(st->uptime_s()));
   kv.Add("S-workers", std::to_string(wup) + " up, " + std::to_string(wdown) + " down");
-  kv.Add("targets", std::to_string(tup) + " up, " + std::to_string(tdown) + " down");
+  auto list = [](const nlohmann::json& a) {
+    std::string s;
+    for (const auto& x : a) s += (s.empty() ? "" : ",") + std::to_string(x.get<uint32_t>());
+    return s;
+  };
+  kv.Add("targets", std::to_string(tup) + " up, " + std::to_string(tdown) + " down" +
+                        (tdown ? " (" + list(ids(false)) + ")" : "") + ", " + std::to_string(tretired) +
+                        " retired" + (tretired ? " (" + list(ids(true)) + ")" : ""));
+  if (have_rb)
+    kv.Add("redundancy", rb.state() == "running" ? "rebuild running: " + rb.detail() +
+                                                       " (`cfs rebuild status`)"
+                                                 : rb.detail());
   kv.Add("capacity", FormatSize(cap) + " total, " + FormatSize(used) + " used, " +
                          FormatSize(free) + " free (" + FormatPercent(used, cap) + " used)");
   kv.Add("inodes", std::to_string(st->inodes()) + " (" + std::to_string(st->files()) + " files, " +
