@@ -31,7 +31,23 @@ void AddLocalCommand(CLI::App& app, Action* action) {
     auto* w = up->add_option("--workers", f->workers, "number of S-workers (default 6; may grow, never shrink)")
                   ->check(CLI::Range(1, 256))
                   ->type_name("N");
-    up->add_option("--stripe", f->stripe, "default layout K+M (default: N+0)")->type_name("K+M");
+    up->add_option("--stripe", f->stripe, "default layout K+M (default: 4+2 with 6 or more S-workers, else N+0)")
+        ->type_name("K+M");
+    up->add_option("--heartbeat-timeout-ms", f->heartbeat_timeout_ms,
+                   "cfs-meta: mark an S-worker down after this silence (default 5000)")
+        ->check(CLI::PositiveNumber)
+        ->type_name("MS");
+    up->add_option("--rebuild-after-s", f->rebuild_after_s,
+                   "cfs-meta: rebuild a target's units elsewhere after its S-worker is down this long "
+                   "(default 600; 0: only on `cfs rebuild`)")
+        ->check(CLI::NonNegativeNumber)
+        ->type_name("S");
+    up->add_option("--rebuild-rate", f->rebuild_rate, "cfs-meta: rebuild throttle, bytes/s (default 200M; 0: unthrottled)")
+        ->type_name("SIZE");
+    up->add_option("--scrub-interval-s", f->scrub_interval_s,
+                   "cfs-meta: background scrub every S seconds (default 0: off)")
+        ->check(CLI::NonNegativeNumber)
+        ->type_name("S");
     up->add_option("--unit", f->unit, "default stripe unit (default 1M)")->type_name("SIZE");
     up->add_option("--transport", f->transport, "tcp or rdma (default tcp)")
         ->check(CLI::IsMember({"tcp", "rdma"}))

@@ -96,6 +96,16 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
     if (Status s = l.ValidateShape(); !s.ok()) return UsageError("--unit: " + s.message());
   }
   std::string mount = f.mount.empty() ? "" : AbsoluteNoFollow(f.mount);
+  if (!f.rebuild_rate.empty() && f.rebuild_rate != "0") {
+    if (auto r = ParseSize(f.rebuild_rate); !r.ok()) return UsageError("--rebuild-rate: " + r.status().message());
+  }
+  // cfs-meta settings: given ones replace what cluster.json holds.
+  auto meta_settings = [&f](LocalConfig* c) {
+    if (f.heartbeat_timeout_ms >= 0) c->heartbeat_timeout_ms = f.heartbeat_timeout_ms;
+    if (f.rebuild_after_s >= 0) c->rebuild_after_s = f.rebuild_after_s;
+    if (f.scrub_interval_s >= 0) c->scrub_interval_s = f.scrub_interval_s;
+    if (!f.rebuild_rate.empty()) c->rebuild_rate = f.rebuild_rate;
+  };
 
   if (loaded.ok()) {
     *cfg = *loaded;
@@ -115,6 +125,7 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
     if (!mount.empty() && mount != cfg->mount) return refuse("--mount", mount, cfg->mount);
     if (!f.fuse_options.empty()) cfg->fuse_options = f.fuse_options;
     if (!f.log_level.empty()) cfg->log_level = f.log_level;
+    meta_settings(cfg);
     if (f.workers_given && f.workers > cfg->workers) {
       // Growing: new workers get new ports.
       int add = f.workers - cfg->workers;
@@ -135,9 +146,19 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
                                      " does not: this DIR was not made by `cfs local up`"));
   if (mount.empty()) return UsageError("--mount MNT is required the first time a cluster is brought up");
   cfg->workers = f.workers;
+  meta_settings(cfg);
   if (f.stripe.empty()) {
-    cfg->k = static_cast<uint32_t>(std::min<int>(f.workers, static_cast<int>(kMaxDataUnits)));
-    cfg->m = 0;
+    if (f.workers >= 6) {
+      // Parity by default: survives the loss of any two S-workers.
+      cfg->k = 4;
+      cfg->m = 2;
+    } else {
+      cfg->k = static_cast<uint32_t>(std::min<int>(f.workers, static_cast<int>(kMaxDataUnits)));
+      cfg->m = 0;
+      std::cout << "note: with " << f.workers << " S-worker(s) the default layout is " << cfg->k
+                << "+0, without parity (4+2 needs 6); losing an S-worker loses data. Use --stripe K+M "
+                   "to choose.\n";
+    }
   } else {
     cfg->k = k;
     cfg->m = m;
@@ -183,6 +204,14 @@ Result<pid_t> LocalLauncher::SpawnMeta(const LocalConfig& cfg) {
                                    "--log-level", cfg.log_level,
                                    "--default-stripe", cfg.stripe(),
                                    "--default-unit", std::to_string(cfg.unit)};
+  auto add = [&argv](const char* flag, const std::string& v) {
+    argv.push_back(flag);
+    argv.push_back(v);
+  };
+  if (cfg.heartbeat_timeout_ms > 0) add("--heartbeat-timeout-ms", std::to_string(cfg.heartbeat_timeout_ms));
+  if (cfg.rebuild_after_s >= 0) add("--rebuild-after-s", std::to_string(cfg.rebuild_after_s));
+  if (!cfg.rebuild_rate.empty()) add("--rebuild-rate", cfg.rebuild_rate);
+  if (cfg.scrub_interval_s >= 0) add("--scrub-interval-s", std::to_string(cfg.scrub_interval_s));
   log_start_[paths_.meta_log()] = FileSize(paths_.meta_log());
   auto pid = SpawnDaemon(argv, paths_.meta_log());
   if (!pid.ok()) return pid.status();

@@ -17,6 +17,9 @@ struct UpFlags {
   int workers = 6;
   bool workers_given = false;
   std::string stripe, unit, transport, fuse_options, log_level;  // "" = not given
+  // cfs-meta settings; -1 / "" = not given (kept from cluster.json, else cfs-meta's default).
+  int64_t heartbeat_timeout_ms = -1, rebuild_after_s = -1, scrub_interval_s = -1;
+  std::string rebuild_rate;
 };
 
 class LocalLauncher {

@@ -16,6 +16,10 @@ Status LocalConfig::Save(const std::string& dir) const {
                    {"mount", mount},
                    {"fuse_options", fuse_options},
                    {"log_level", log_level},
+                   {"heartbeat_timeout_ms", heartbeat_timeout_ms},
+                   {"rebuild_after_s", rebuild_after_s},
+                   {"rebuild_rate", rebuild_rate},
+                   {"scrub_interval_s", scrub_interval_s},
                    {"meta_port", meta_port},
                    {"meta_metrics_port", meta_metrics_port},
                    {"worker_ports", worker_ports},
@@ -42,6 +46,10 @@ Result<LocalConfig> LocalConfig::Load(const std::string& dir) {
     c.mount = j.at("mount").get<std::string>();
     c.fuse_options = j.value("fuse_options", "");
     c.log_level = j.value("log_level", "info");
+    c.heartbeat_timeout_ms = j.value("heartbeat_timeout_ms", int64_t{-1});
+    c.rebuild_after_s = j.value("rebuild_after_s", int64_t{-1});
+    c.rebuild_rate = j.value("rebuild_rate", "");
+    c.scrub_interval_s = j.value("scrub_interval_s", int64_t{-1});
     c.meta_port = j.at("meta_port").get<uint16_t>();
     c.meta_metrics_port = j.value("meta_metrics_port", uint16_t{0});
     c.worker_ports = j.at("worker_ports").get<std::vector<uint16_t>>();

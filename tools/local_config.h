@@ -19,6 +19,9 @@ struct LocalConfig {
   std::string mount;        // absolute mountpoint
   std::string fuse_options; // extra -o options for cfs-fuse ("" = none)
   std::string log_level = "info";
+  // cfs-meta redundancy settings; -1 / "" = cfs-meta's default.
+  int64_t heartbeat_timeout_ms = -1, rebuild_after_s = -1, scrub_interval_s = -1;
+  std::string rebuild_rate;
   uint16_t meta_port = 0, meta_metrics_port = 0;
   std::vector<uint16_t> worker_ports, worker_metrics_ports;
 
