@@ -404,11 +404,11 @@ if has "$STEPS" rebuild && [ -n "${DIRS[cfs-ec]:-}" ]; then
     if cfs rebuild >"$OUT/log/rebuild.log" 2>&1; then
       if el=$(wait_idle_rebuild "$REBUILD_TIMEOUT" "$OUT/log/rebuild-status.jsonl"); then
         t1=$(date +%s.%N)
-        after=$(du -sb "$CFS_DIR"/storage-*/t0 2>/dev/null | awk '{s += $1} END {print s}')
+        after=$(du -sb "$CFS_DIR"/storage-*/t0 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}')
         python3 - "$OUT" "$t0" "$t1" "${before:-0}" "$after" >&2 <<'EOF' \
           || { log "ERROR: the rebuild reported no bytes"; echo "rebuilt nothing" > "$OUT/log/rebuild.failed"; status=1; }
 import json, sys
-out, t0, t1, before, after = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5] or 0)
+out, t0, t1, before, after = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(float(sys.argv[4] or 0)), int(float(sys.argv[5] or 0))
 polls = [json.loads(l) for l in open(f"{out}/log/rebuild-status.jsonl")]
 def field(st, name):  # snake_case or protobuf-JSON camelCase; uint64 may be a string
     parts = name.split("_")
