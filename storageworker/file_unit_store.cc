@@ -360,6 +360,16 @@ Result<UnitVer> FileUnitStore::Read(uint64_t ino, uint64_t index, uint32_t unit,
   return v;
 }
 
+Result<uint64_t> FileUnitStore::RecordedUnits(uint64_t ino) {
+  struct stat st;
+  const std::string path = RecordPath(ino);
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return IoError(errno, "stat " + path);
+  }
+  return static_cast<uint64_t>(st.st_size) / kUnitRecordSize;
+}
+
 Status FileUnitStore::Versions(uint64_t ino, uint64_t first, uint32_t count,
                                std::vector<UnitState>* out) {
   if (count > kMaxEcVersionsCount)

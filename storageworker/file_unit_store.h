@@ -30,6 +30,7 @@ class FileUnitStore : public VersionedUnitStore {
                        uint32_t len, char* out) override;
   Status Versions(uint64_t ino, uint64_t first, uint32_t count,
                   std::vector<UnitState>* out) override;
+  Result<uint64_t> RecordedUnits(uint64_t ino) override;
   Status Rollback(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) override;
   Status Fsync(uint64_t ino) override;
   Status Truncate(uint64_t ino, uint32_t unit, uint64_t size) override;

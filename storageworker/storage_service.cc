@@ -257,6 +257,8 @@ Status StorageService::HandleEcVersions(const pb::EcVersionsRequest& req,
         o->set_damaged(u.damaged);
         if (u.damaged) C().ec_damaged++;
       }
+      auto n = t->units().RecordedUnits(req.ino());
+      if (n.ok()) resp->set_recorded_units(*n);
     }
   }
   if (!st.ok())

@@ -68,6 +68,8 @@ class VersionedUnitStore {
   // States of units [first, first+count); a missing object is all {0,0}.
   virtual Status Versions(uint64_t ino, uint64_t first, uint32_t count,
                           std::vector<UnitState>* out) = 0;
+  // Units [0, n) of ino have version records (0 for a missing object).
+  virtual Result<uint64_t> RecordedUnits(uint64_t ino) = 0;
   // If cur == version and a prev is kept: cur = prev, prev dropped. Else no-op.
   virtual Status Rollback(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) = 0;
   // Makes both slots and the version records durable. A missing object is OK.

@@ -29,7 +29,8 @@ Status CheckName(const std::string& name) {
 }
 
 Status CheckHint(const LayoutHint& h) {
-  if (h.m > 0) return Status::Invalid("parity (m > 0) is not supported yet");
+  if (h.m > kMaxParityUnits)
+    return Status::Invalid("parity unit count m must be 0.." + std::to_string(kMaxParityUnits));
   if (h.unit != 0) {
     Layout l;
     l.unit = h.unit;
@@ -440,7 +441,6 @@ class ClientImpl : public Client {
       return Status::Invalid("not a regular file");
     }
     Layout l = FromProto(a->layout());
-    if (l.m > 0) return Status::NotSupported("parity (m > 0) is not supported yet");
     Status vs = l.Validate();
     if (!vs.ok()) return Status::IOError("ino " + std::to_string(a->ino()) + " has a bad layout: " + vs.message());
     std::shared_ptr<FileImpl> f;

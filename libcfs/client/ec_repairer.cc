@@ -29,7 +29,7 @@ class EcRepairer : public Repairer {
     if (l.m == 0) return Status::OK();
     CFS_RETURN_IF_ERROR(l.Validate());
     if (t >= l.n()) return Status::Invalid("target index out of the layout");
-    return ForStripes(l, file_size, stats, pace, [&](uint64_t s, RepairStats* st) -> Result<uint64_t> {
+    return ForStripes(ino, l, file_size, stats, pace, [&](uint64_t s, RepairStats* st) -> Result<uint64_t> {
       uint32_t j = static_cast<uint32_t>((t + l.n() - s % l.n()) % l.n());
       if (j >= l.width()) return uint64_t{0};  // t holds no unit of this stripe
       return ResyncUnit(ino, l, s, j, st);
@@ -40,7 +40,7 @@ class EcRepairer : public Repairer {
                const RepairPace& pace) override {
     if (l.m == 0) return Status::OK();
     CFS_RETURN_IF_ERROR(l.Validate());
-    return ForStripes(l, file_size, stats, pace, [&](uint64_t s, RepairStats* st) -> Result<uint64_t> {
+    return ForStripes(ino, l, file_size, stats, pace, [&](uint64_t s, RepairStats* st) -> Result<uint64_t> {
       return ScrubStripe(ino, l, s, st);
     });
   }
@@ -50,9 +50,31 @@ class EcRepairer : public Repairer {
 
   // Runs fn over the file's stripes, kStripesInFlight at a time; fn returns
   // the bytes it moved. The first error is returned after the pass.
-  Status ForStripes(const Layout& l, uint64_t file_size, RepairStats* stats, const RepairPace& pace,
-                    const StripeFn& fn) {
-    const uint64_t stripes = (file_size + l.stripe_bytes() - 1) / l.stripe_bytes();
+  // Stripes to visit: those below the size the M-worker knows, and those any
+  // target has version records for (data can be ahead of the reported size).
+  uint64_t StripeBound(uint64_t ino, const Layout& l, uint64_t file_size) {
+    uint64_t stripes = (file_size + l.stripe_bytes() - 1) / l.stripe_bytes();
+    std::vector<std::unique_ptr<EcCall>> owned;
+    std::vector<EcCall*> batch;
+    for (uint32_t t = 0; t < l.n(); t++) {
+      owned.push_back(io_.calls().Versions(ino, l.targets[t], 0, 0, l.unit));
+      batch.push_back(owned.back().get());
+    }
+    io_.calls().Run(batch);
+    for (auto& c : owned) {
+      if (!c->st.ok()) continue;
+      uint64_t units = c->Resp<pb::EcVersionsResponse>().recorded_units();
+      if (units == 0) continue;
+      // Local unit i belongs to a stripe below about i*n/w (+n for the window).
+      uint64_t bound = l.n() == l.width() ? units : units * l.n() / l.width() + l.n();
+      stripes = std::max(stripes, bound);
+    }
+    return stripes;
+  }
+
+  Status ForStripes(uint64_t ino, const Layout& l, uint64_t file_size, RepairStats* stats,
+                    const RepairPace& pace, const StripeFn& fn) {
+    const uint64_t stripes = StripeBound(ino, l, file_size);
     std::mutex mu;
     Status first;
     for (uint64_t s0 = 0; s0 < stripes; s0 += kStripesInFlight) {
