@@ -382,6 +382,9 @@ void RebuildManager::DrainOnce() {
   std::lock_guard l(mu_);
   if (store_->Counters().degraded == 0 && pass_active_) {
     pass_active_ = false;
+    pass_end_ = Clock::now();
+    detail_.clear();
+    bytes_total_ = std::max(bytes_total_, bytes_done_.load());  // the estimate was low
     auto secs = std::chrono::duration<double>(Clock::now() - pass_start_).count();
     LOG_INFO("rebuild pass done: {} file(s), {} in {:.1f} s", files_done_, FormatSize(bytes_done_.load()), secs);
   }
@@ -435,12 +438,15 @@ pb::RebuildStatusResponse RebuildManager::GetStatus() {
   uint64_t done = bytes_done_.load();
   r.set_bytes_done(done);
   double rate = 0;
-  if (pass_active_) {
-    double secs = std::chrono::duration<double>(Clock::now() - pass_start_).count();
-    if (secs > 0.5) rate = double(done) / secs;
+  if (pass_start_ != Clock::time_point{}) {
+    // The running pass's average so far, or the last pass's.
+    double secs = std::chrono::duration<double>((pass_active_ ? Clock::now() : pass_end_) - pass_start_).count();
+    if (secs > 0.5 || (!pass_active_ && secs > 0)) rate = double(done) / secs;
   }
   r.set_rate_bytes_per_s(rate);
-  r.set_eta_s(rate > 0 && bytes_total_ >= done ? int64_t(double(bytes_total_ - done) / rate) : -1);
+  r.set_eta_s(!pass_active_ ? 0
+              : rate > 0 && bytes_total_ >= done ? int64_t(double(bytes_total_ - done) / rate)
+                                                 : -1);
   std::string detail;
   if (!running) {
     detail = "every stripe has full redundancy";

@@ -91,7 +91,7 @@ class RebuildManager {
   std::map<std::pair<uint32_t, uint64_t>, std::pair<Clock::time_point, int>> backoff_;  // failures
   std::string detail_, last_error_;
   bool pass_active_ = false;
-  Clock::time_point pass_start_{};
+  Clock::time_point pass_start_{}, pass_end_{};
   uint64_t files_total_ = 0, files_done_ = 0, bytes_total_ = 0, errors_ = 0;
   std::atomic<uint64_t> bytes_done_{0};
   Clock::time_point throttle_next_{};

@@ -17,14 +17,15 @@ inline Layout FromProtoLayout(const pb::Layout& p) {
   return l;
 }
 
-// Bytes target index t holds (data and parity units) for a file of file_size
-// bytes: what a resync of it writes, about.
+// Bytes a resync of target index t moves for a file of file_size bytes, as the
+// Repairer paces them: per stripe the target takes part in, k units read and
+// one written.
 inline uint64_t EstimateTargetBytes(const Layout& l, uint32_t t, uint64_t file_size) {
   (void)t;
   if (l.k == 0 || l.unit == 0 || l.targets.empty()) return 0;
   uint64_t stripes = (file_size + l.stripe_bytes() - 1) / l.stripe_bytes();
   // Target t takes part in width() of every n stripes.
-  return stripes * l.unit * l.width() / l.n();
+  return stripes * l.width() / l.n() * l.unit * (l.k + 1);
 }
 
 }  // namespace cfs::meta
