@@ -99,6 +99,10 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
   const uint32_t k = l.k, m = l.m, w = l.width(), unit = l.unit;
   const uint64_t sb = l.stripe_bytes();
   Status last_err;
+  // First try: assume every unit holds the version this client last wrote
+  // (or nothing): one round trip instead of two for appends and rewrites by
+  // one writer. Any unit that disagrees refuses, and the next try looks.
+  bool guess = true;
   for (int attempt = 0; attempt < kMaxAttempts; attempt++) {
     std::vector<StripeWrite*> todo;
     for (auto& s : sw)
@@ -106,7 +110,18 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
     if (todo.empty()) return Status::OK();
     std::vector<StripeView*> views;
     for (auto* s : todo) views.push_back(&s->view);
-    FetchStates(calls_, ino, l, views);
+    if (guess) {
+      for (auto* s : todo) {
+        pb::UnitVersion g = CachedVersion(ino, s->stripe);
+        for (auto& u : s->view.state) {
+          u = UnitState{};
+          u.known = true;
+          u.cur = g;
+        }
+      }
+    } else {
+      FetchStates(calls_, ino, l, views);
+    }
 
     // Consistent base per stripe; roll back leftovers of incomplete newer writes.
     std::vector<pb::UnitVersion> base(todo.size());
@@ -243,7 +258,8 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
     }
     if (!plan_err.ok()) {
       last_err = plan_err;
-      Backoff(attempt);
+      if (!guess) Backoff(attempt);
+      guess = false;
       continue;
     }
 
@@ -278,6 +294,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       }
       if (!refused && accepted >= k) {
         s.done = true;
+        RememberVersion(ino, s.stripe, p.ver);
         for (uint32_t j : failed) degraded->insert(s.view.target_id[j]);
         if (!failed.empty())
           LOG_DEBUG("ino {} stripe {}: written degraded without {} unit(s)", ino, s.stripe, failed.size());
@@ -298,10 +315,24 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       for (auto& c : undo) b.push_back(c.get());
       calls_.Run(b);
     }
-    if (retry) Backoff(attempt);
+    if (retry && !guess) Backoff(attempt);
+    guess = false;
   }
   return last_err.ok() ? Status(EBUSY, "stripe write of ino " + std::to_string(ino) + " did not settle")
                        : last_err;
+}
+
+pb::UnitVersion EcIo::CachedVersion(uint64_t ino, uint64_t stripe) {
+  std::lock_guard<std::mutex> g(vmu_);
+  auto it = versions_.find({ino, stripe});
+  return it == versions_.end() ? pb::UnitVersion() : it->second;
+}
+
+void EcIo::RememberVersion(uint64_t ino, uint64_t stripe, const pb::UnitVersion& v) {
+  std::lock_guard<std::mutex> g(vmu_);
+  if (versions_.size() >= kMaxCachedVersions && !versions_.count({ino, stripe}))
+    versions_.erase(versions_.begin());
+  versions_[{ino, stripe}] = v;
 }
 
 Status EcIo::Read(uint64_t ino, const Layout& l, char* buf, uint64_t off, uint64_t len) {
@@ -358,25 +389,65 @@ Status EcIo::Read(uint64_t ino, const Layout& l, char* buf, uint64_t off, uint64
       if (r.units_size() < 1 || r.units(0).damaged() || !VersionEq(r.units(0).cur(), ver)) good = false;
     }
     if (good) continue;
-    // Degraded: decode what the direct reads could not give at the consistent version.
+    // Degraded: decode what the direct reads could not give at the consistent
+    // version, reusing the direct reads that hold it. The states come from the
+    // first round; a full EC_VERSIONS round only when they do not suffice.
     EcCounter("degraded_read")++;
-    FetchStates(calls_, ino, l, {&sr.view});
+    for (uint32_t j = 0; j < w; j++) sr.view.state[j] = UnitState{};
+    for (size_t x = 0; x < sr.data.size(); x++) {
+      uint32_t j = extents[sr.ext[x]].unit_index;
+      if (!sr.data[x]->st.ok()) continue;
+      sr.view.state[j].known = true;
+      sr.view.state[j].cur = sr.data[x]->Resp<pb::EcReadResponse>().version();
+    }
+    for (uint32_t i = 0; i < w - k; i++) {
+      auto& p = *sr.parity[i];
+      if (!p.st.ok() || p.Resp<pb::EcVersionsResponse>().units_size() < 1) continue;
+      const auto& u = p.Resp<pb::EcVersionsResponse>().units(0);
+      UnitState& us = sr.view.state[k + i];
+      us.known = true;
+      us.damaged = u.damaged();
+      us.cur = u.cur();
+      us.prev = u.prev();
+    }
     pb::UnitVersion cv;
-    if (!ConsistentVersion(sr.view, k, &cv))
-      return Status::IOError("stripe " + std::to_string(s) + " of ino " + std::to_string(ino) +
-                             ": fewer than k=" + std::to_string(k) + " units readable");
-    for (size_t i : sr.ext) {
-      const UnitExtent& e = extents[i];
+    if (!ConsistentVersion(sr.view, k, &cv)) {
+      FetchStates(calls_, ino, l, {&sr.view});
+      if (!ConsistentVersion(sr.view, k, &cv))
+        return Status::IOError("stripe " + std::to_string(s) + " of ino " + std::to_string(ino) +
+                               ": fewer than k=" + std::to_string(k) + " units readable");
+    }
+    for (size_t x = 0; x < sr.ext.size(); x++) {
+      const UnitExtent& e = extents[sr.ext[x]];
+      if (sr.data[x]->st.ok() && VersionEq(sr.data[x]->Resp<pb::EcReadResponse>().version(), cv)) continue;
       uint32_t a = static_cast<uint32_t>(e.local_offset % unit);
+      // Other units' direct reads that cover [a, a+len) at cv serve as sources.
+      std::map<uint32_t, const char*> known;
+      for (size_t y = 0; y < sr.ext.size(); y++) {
+        const UnitExtent& o = extents[sr.ext[y]];
+        uint32_t oa = static_cast<uint32_t>(o.local_offset % unit);
+        if (y == x || !sr.data[y]->st.ok() || !VersionEq(sr.data[y]->Resp<pb::EcReadResponse>().version(), cv))
+          continue;
+        if (oa <= a && oa + o.length >= a + e.length)
+          known[o.unit_index] = buf + (o.file_offset - off) + (a - oa);
+      }
       ReadReport rep;
-      CFS_RETURN_IF_ERROR(ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
-                                      {buf + (e.file_offset - off)}, corrupt, &rep,
-                                      static_cast<uint32_t>(s)));
+      Status rs = ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
+                              {buf + (e.file_offset - off)}, corrupt, &rep, static_cast<uint32_t>(s), &known);
+      if (!rs.ok()) {
+        // The first round's view may be too thin: look at every unit and try once more.
+        FetchStates(calls_, ino, l, {&sr.view});
+        if (!ConsistentVersion(sr.view, k, &cv)) return rs;
+        rep = ReadReport{};
+        CFS_RETURN_IF_ERROR(ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
+                                        {buf + (e.file_offset - off)}, corrupt, &rep, static_cast<uint32_t>(s)));
+      }
       for (uint32_t j : rep.corrupt) corrupt.insert(j);
       for (uint32_t j : corrupt)
         if (j == e.unit_index || rep.corrupt.count(j)) {
           uint32_t lo = a & ~(kChecksumBlock - 1);
           uint32_t hi = std::min<uint32_t>(unit, (a + e.length + kChecksumBlock - 1) & ~(kChecksumBlock - 1));
+          if (!sr.view.state[j].known || sr.view.state[j].cur.seq() == 0) FetchStates(calls_, ino, l, {&sr.view});
           RepairCorrupt(ino, l, *codec, sr.view, cv, j, lo, hi);
         }
     }

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
 
 #include "client/ec_stripe.h"
@@ -44,8 +45,15 @@ class EcIo {
                      const StripeView& view, const pb::UnitVersion& ver, uint32_t j, uint32_t lo,
                      uint32_t hi);
 
+  // The version this client last wrote to a stripe: the first guess of the next write.
+  pb::UnitVersion CachedVersion(uint64_t ino, uint64_t stripe);
+  void RememberVersion(uint64_t ino, uint64_t stripe, const pb::UnitVersion& v);
+  static constexpr size_t kMaxCachedVersions = 16384;
+
   EcCalls calls_;
   MetaClient* meta_;
+  std::mutex vmu_;
+  std::map<std::pair<uint64_t, uint64_t>, pb::UnitVersion> versions_;
   std::array<std::mutex, 512> locks_;
 };
 

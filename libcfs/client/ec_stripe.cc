@@ -79,7 +79,8 @@ bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out) {
 Status ReadUnitsAt(EcCalls& calls, const ec::ErasureCodec& codec, uint64_t ino, const Layout& l,
                    const StripeView& view, const pb::UnitVersion& ver, uint32_t lo, uint32_t hi,
                    const std::vector<uint32_t>& wanted, const std::vector<char*>& out,
-                   std::set<uint32_t> avoid, ReadReport* report, uint32_t rotate) {
+                   std::set<uint32_t> avoid, ReadReport* report, uint32_t rotate,
+                   const std::map<uint32_t, const char*>* known) {
   const size_t len = hi - lo;
   if (ver.seq() == 0) {  // never written: zeros
     for (char* o : out) std::memset(o, 0, len);
@@ -89,7 +90,13 @@ Status ReadUnitsAt(EcCalls& calls, const ec::ErasureCodec& codec, uint64_t ino, 
   std::map<uint32_t, char*> want_out;
   for (size_t i = 0; i < wanted.size(); i++) want_out[wanted[i]] = out[i];
   std::vector<std::unique_ptr<char[]>> scratch;
-  std::map<uint32_t, char*> have;  // unit -> buffer holding its [lo, hi) at ver
+  std::map<uint32_t, const char*> have;  // unit -> buffer holding its [lo, hi) at ver
+  if (known)
+    for (auto& [j, b] : *known)
+      if (!avoid.count(j)) {
+        have[j] = b;
+        if (want_out.count(j) && want_out[j] != b) std::memcpy(want_out[j], b, len);
+      }
   Status last;
   for (int round = 0; round < int(w) + 1; round++) {
     // Sources: wanted units first (they land in place), then the others rotated.
@@ -104,7 +111,8 @@ Status ReadUnitsAt(EcCalls& calls, const ec::ErasureCodec& codec, uint64_t ino, 
     for (uint32_t j : wanted)
       if (avoid.count(j) || !view.state[j].CanServe(ver)) all_wanted_direct = false;
     if (all_wanted_direct) {
-      pick = wanted;
+      for (uint32_t j : wanted)
+        if (!have.count(j)) pick.push_back(j);
     } else {
       for (uint32_t j : order) {
         if (pick.size() + have.size() >= k) break;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -49,10 +50,13 @@ struct ReadReport {
 // Reads in-unit bytes [lo, hi) of the units `wanted` of stripe view at
 // version ver into out[i] (hi - lo bytes each): reads the wanted units that
 // can serve ver directly, decodes the others from k units that can. Units in
-// `avoid` are not used as sources. EIO when fewer than k units can serve.
+// `avoid` are not used as sources. `known` may hold units' [lo, hi) at ver
+// already read by the caller: they are used as sources without a call.
+// EIO when fewer than k units can serve.
 Status ReadUnitsAt(EcCalls& calls, const ec::ErasureCodec& codec, uint64_t ino, const Layout& l,
                    const StripeView& view, const pb::UnitVersion& ver, uint32_t lo, uint32_t hi,
                    const std::vector<uint32_t>& wanted, const std::vector<char*>& out,
-                   std::set<uint32_t> avoid, ReadReport* report, uint32_t rotate = 0);
+                   std::set<uint32_t> avoid, ReadReport* report, uint32_t rotate = 0,
+                   const std::map<uint32_t, const char*>* known = nullptr);
 
 }  // namespace cfs::client
