@@ -165,7 +165,8 @@ void MetaService::RegisterHandlers() {
     // Snapshot the up targets before taking the store's lock (lock order:
     // registry never waits on the store while the store waits on it).
     auto up = registry_.UpTargets();
-    auto res = ns->Create(r, [&](const pb::Layout* dir) { return placement_.Choose(r.layout_hint(), dir, up); });
+    auto down = registry_.DownTargets();
+    auto res = ns->Create(r, [&](const pb::Layout* dir) { return placement_.Choose(r.layout_hint(), dir, up, down); });
     if (!res.ok()) return res.status();
     *out->mutable_attr() = res->attr;
     out->set_created(res->created);

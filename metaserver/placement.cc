@@ -1,5 +1,7 @@
 #include "placement.h"
 
+#include "common/logging.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -28,7 +30,9 @@ pb::Layout Placement::DefaultLayout() const {
 }
 
 Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* dir,
-                                     const std::vector<pb::TargetInfo>& up) {
+                                     const std::vector<pb::TargetInfo>& up_only,
+                                     const std::vector<pb::TargetInfo>& down) {
+  std::vector<pb::TargetInfo> up = up_only;
   CFS_RETURN_IF_ERROR(CheckShape(hint));
   auto pick = [&](uint32_t h, uint32_t d, uint32_t def) { return h ? h : (d ? d : def); };
   uint32_t unit = pick(hint.unit(), dir ? dir->unit() : 0, unit_);
@@ -47,6 +51,14 @@ Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* d
   shape.m = m;
   CFS_RETURN_IF_ERROR(shape.ValidateShape());
   const uint32_t need = k + m;
+  size_t down_used = 0;
+  if (m > 0 && up.size() < need && up.size() >= k)
+    for (const auto& t : down)
+      if (up.size() < need) {
+        up.push_back(t);
+        up.back().set_free(0);  // sorts last: up targets first
+        down_used++;
+      }
   if (up.size() < need)
     return Status::NoSpace("layout " + std::to_string(k) + "+" + std::to_string(m) + " needs " +
                            std::to_string(need) + " targets, only " + std::to_string(up.size()) +
@@ -78,6 +90,8 @@ Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* d
     if (uint32_t(out.targets_size()) == need) break;
     if (used_targets.insert(t->id()).second) out.add_targets(t->id());
   }
+  if (down_used)
+    LOG_WARN("placing a {}+{} file on {} down target(s): it starts out degraded", k, m, down_used);
   Layout full = shape;
   full.targets.assign(out.targets().begin(), out.targets().end());
   CFS_RETURN_IF_ERROR(full.Validate());

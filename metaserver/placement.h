@@ -25,8 +25,12 @@ class Placement {
   static Status CheckShape(const pb::Layout& l);
 
   // `up` must hold only up, non-retired targets (WorkerRegistry::UpTargets).
+  // A parity layout that finds fewer than k+m up targets but at least k takes
+  // down ones from `down` (non-retired) for the rest: the file starts out
+  // degraded, as writes to existing files do, instead of failing.
   Result<pb::Layout> Choose(const pb::Layout& hint, const pb::Layout* dir_layout,
-                            const std::vector<pb::TargetInfo>& up);
+                            const std::vector<pb::TargetInfo>& up,
+                            const std::vector<pb::TargetInfo>& down = {});
   pb::Layout DefaultLayout() const;
 
  private:

@@ -182,6 +182,14 @@ std::vector<pb::TargetInfo> WorkerRegistry::UpTargets() {
   return out;
 }
 
+std::vector<pb::TargetInfo> WorkerRegistry::DownTargets() {
+  std::lock_guard l(mu_);
+  std::vector<pb::TargetInfo> out;
+  for (auto& [id, t] : targets_)
+    if (!t.up() && !t.retired()) out.push_back(t);
+  return out;
+}
+
 std::vector<WorkerRegistry::TargetHealth> WorkerRegistry::Health() {
   std::lock_guard l(mu_);
   auto now = Clock::now();

@@ -32,6 +32,8 @@ class WorkerRegistry {
   pb::ClusterMap Map();
   // Up, non-retired targets, for placement.
   std::vector<pb::TargetInfo> UpTargets();
+  // Down, non-retired targets (placement of parity layouts while degraded).
+  std::vector<pb::TargetInfo> DownTargets();
 
   // What the rebuild manager needs to know of one target.
   struct TargetHealth {
