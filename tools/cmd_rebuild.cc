@@ -128,7 +128,7 @@ void AddRebuildCommand(CLI::App& app, Action* action) {
       "`cfs rebuild status` shows progress");
   cmd->add_option("--target", f->target, "only this (down) target id; default: every down target")
       ->type_name("ID")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1u, 0xffffffffu));
   AddClusterFlags(cmd, &f->cluster);
   auto sf = std::make_shared<RebuildFlags>();
   auto* st = cmd->add_subcommand("status", "rebuild progress: a bar, rate, ETA, state (running|idle), down targets");

@@ -492,7 +492,7 @@ TEST_F(NamespaceTest, CheckConsistencyFindsDamage) {
   {
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* n : {"default", "inodes", "dentries", "xattrs", "orphans", "gc", "state"})
+    for (const char* n : {"default", "inodes", "dentries", "xattrs", "orphans", "gc", "state", "degraded"})
       cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> h;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_, cfs, &h, &raw).ok());
