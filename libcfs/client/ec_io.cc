@@ -13,6 +13,8 @@ namespace cfs::client {
 namespace {
 
 constexpr int kMaxAttempts = 40;
+constexpr auto kIncompleteGrace = std::chrono::milliseconds(1000);
+constexpr auto kBehindGrace = std::chrono::milliseconds(100);
 
 std::atomic<uint64_t>& EcCounter(const char* what) {
   return Metrics::Get().Counter("cfs_client_ec_events_total", std::string("event=\"") + what + "\"",
@@ -103,6 +105,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
   // (or nothing): one round trip instead of two for appends and rewrites by
   // one writer. Any unit that disagrees refuses, and the next try looks.
   bool guess = true;
+  std::chrono::steady_clock::time_point incomplete_seen{}, behind_seen{};
   for (int attempt = 0; attempt < kMaxAttempts; attempt++) {
     std::vector<StripeWrite*> todo;
     for (auto& s : sw)
@@ -126,7 +129,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
     // Consistent base per stripe; roll back leftovers of incomplete newer writes.
     std::vector<pb::UnitVersion> base(todo.size());
     std::vector<std::unique_ptr<EcCall>> rollbacks;
-    bool unreadable = false;
+    bool unreadable = false, one_behind = false;
     for (size_t i = 0; i < todo.size(); i++) {
       const StripeView& v = todo[i]->view;
       if (!ConsistentVersion(v, k, &base[i])) {
@@ -135,21 +138,51 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
                                    ": fewer than k=" + std::to_string(k) + " of its units are reachable");
         continue;
       }
+      pb::UnitVersion before;  // what the holders of base held before it
+      for (const auto& u : v.state)
+        if (u.known && !u.damaged && VersionEq(u.cur, base[i])) before = u.prev;
       for (uint32_t j = 0; j < w; j++) {
         const UnitState& u = v.state[j];
-        if (u.known && !u.damaged && VersionLess(base[i], u.cur))
+        if (!u.known || u.damaged) continue;
+        if (VersionLess(base[i], u.cur))
           rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur));
+        else if (!guess && before.seq() != 0 && VersionEq(u.cur, before))
+          one_behind = true;  // perhaps another client's write still landing here
       }
     }
     if (unreadable) {
       Backoff(attempt);
       continue;
     }
+    if (one_behind && rollbacks.empty()) {
+      // A unit one version behind the rest is either a write of another client
+      // still landing (wait a moment: writing around it would leave it stale)
+      // or a unit that missed the last write (then go on without it).
+      auto now = std::chrono::steady_clock::now();
+      if (behind_seen == std::chrono::steady_clock::time_point{}) behind_seen = now;
+      if (now - behind_seen < kBehindGrace) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        attempt--;
+        continue;
+      }
+    }
     if (!rollbacks.empty()) {
+      // Newer units than the consistent version: most likely another
+      // client's write still in flight. Rolling that back would leave its
+      // acknowledged stripe short of a unit, so give it time to finish; only
+      // a leftover that outlives kIncompleteGrace (a writer that died) is undone.
+      auto now = std::chrono::steady_clock::now();
+      if (incomplete_seen == std::chrono::steady_clock::time_point{}) incomplete_seen = now;
+      if (now - incomplete_seen < kIncompleteGrace) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        attempt--;  // waiting is not a failed attempt
+        continue;
+      }
       std::vector<EcCall*> b;
       for (auto& c : rollbacks) b.push_back(c.get());
       calls_.Run(b);
       EcCounter("rollback") += rollbacks.size();
+      incomplete_seen = {};
       continue;  // look again
     }
 

@@ -2,6 +2,7 @@
 // stripe by stripe, several stripes in flight, on the EcIo building blocks.
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "client/cluster_map.h"
 #include "client/ec_io.h"
@@ -116,7 +117,9 @@ class EcRepairer : public Repairer {
   // Settles a stripe's state for repair: the consistent version, with
   // incomplete newer units rolled back. Nothing to do: ver.seq == 0.
   Status Settle(uint64_t ino, const Layout& l, StripeView* view, pb::UnitVersion* ver, RepairStats* st) {
-    for (int round = 0; round < 3; round++) {
+    // Newer units may be a client's write in flight: wait for it (up to 1 s)
+    // before treating them as the leftover of a dead writer.
+    for (int round = 0; round < 24; round++) {
       FetchStates(io_.calls(), ino, l, {view});
       if (!ConsistentVersion(*view, l.k, ver)) {
         st->unrepairable++;
@@ -130,6 +133,10 @@ class EcRepairer : public Repairer {
           rb.push_back(io_.calls().Rollback(ino, view->target_id[j], view->local_index[j], l.unit, u.cur));
       }
       if (rb.empty()) return Status::OK();
+      if (round < 20) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
       std::vector<EcCall*> b;
       for (auto& c : rb) b.push_back(c.get());
       io_.calls().Run(b);
@@ -175,7 +182,7 @@ class EcRepairer : public Repairer {
     if (ver.seq() == 0 && !u.damaged && u.cur.seq() == 0) return uint64_t{0};  // never written
     if (!u.damaged && VersionEq(u.cur, ver)) return uint64_t{0};                // in sync
     CFS_RETURN_IF_ERROR(Rewrite(ino, l, *codec, view, ver, j, st, nullptr));
-    return uint64_t(l.k + 1) * l.unit;
+    return uint64_t{l.unit};  // bytes rebuilt: what --rebuild-rate and progress count
   }
 
   Result<uint64_t> ScrubStripe(uint64_t ino, const Layout& l, uint64_t s, RepairStats* st) {
