@@ -9,10 +9,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cerrno>
+#include <chrono>
+#include <cinttypes>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "integration/cluster_fixture.h"
 
@@ -116,6 +121,98 @@ bool ProcessAlive(int pid) {
 
 int RunWithTimeout(int secs, const std::string& cmd, std::string* output) {
   return Run("timeout -k 5 " + std::to_string(secs) + " " + cmd, output);
+}
+
+// --- Erasure-coded clusters ---
+
+// The JSON document in a command's output (the first '{' to the end).
+static bool ParseJsonOutput(const std::string& out, nlohmann::json* j) {
+  auto brace = out.find('{');
+  if (brace == std::string::npos) return false;
+  *j = nlohmann::json::parse(out.substr(brace), nullptr, false);
+  return !j->is_discarded();
+}
+
+std::string GetFileLayout(const LocalCluster& c, const std::string& path, FileLayout* out) {
+  std::string o;
+  int rc = Run(Bin("cfs") + " getstripe --json '" + path + "'", &o);
+  nlohmann::json j;
+  if (rc != 0 || !ParseJsonOutput(o, &j)) return "cfs getstripe --json " + path + " (" + std::to_string(rc) + "): " + o;
+  (void)c;
+  try {
+    out->ino = j.at("ino").get<uint64_t>();
+    const auto& l = j.at("layout");
+    out->unit = l.at("unit").get<uint32_t>();
+    out->k = l.at("k").get<uint32_t>();
+    out->m = l.at("m").get<uint32_t>();
+    out->targets = l.at("targets").get<std::vector<uint32_t>>();
+  } catch (const std::exception& e) {
+    return std::string("getstripe JSON: ") + e.what() + ": " + o;
+  }
+  return "";
+}
+
+static nlohmann::json DfTargets(const LocalCluster& c) {
+  std::string o;
+  nlohmann::json j;
+  if (c.Cfs("df --json", &o) != 0 || !ParseJsonOutput(o, &j) || !j.contains("targets")) return nlohmann::json::array();
+  return j["targets"];
+}
+
+std::map<uint32_t, std::string> TargetPaths(const LocalCluster& c) {
+  std::map<uint32_t, std::string> out;
+  for (const auto& t : DfTargets(c)) out[t.at("id").get<uint32_t>()] = t.at("path").get<std::string>();
+  return out;
+}
+
+std::map<uint32_t, int> TargetWorkers(const LocalCluster& c) {
+  std::map<uint32_t, int> out;
+  for (const auto& [id, path] : TargetPaths(c)) {
+    auto at = path.find("/storage-");
+    if (at != std::string::npos) out[id] = atoi(path.c_str() + at + 9);
+  }
+  return out;
+}
+
+std::string RebuildState(const LocalCluster& c, std::string* json) {
+  std::string o;
+  nlohmann::json j;
+  int rc = c.Cfs("rebuild status --json", &o);
+  if (json) *json = o;
+  if (rc != 0 || !ParseJsonOutput(o, &j) || !j.contains("state")) return "";
+  return j["state"].get<std::string>();
+}
+
+std::string WaitRebuildIdle(const LocalCluster& c, int max_s) {
+  std::string last;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(max_s);
+  while (std::chrono::steady_clock::now() < until) {
+    if (RebuildState(c, &last) == "idle") return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return "rebuild not idle after " + std::to_string(max_s) + " s: " + last;
+}
+
+bool WritePatternFileSynced(const std::string& path, uint64_t size, uint64_t seed, size_t chunk) {
+  if (!WritePatternFile(path, size, seed, chunk)) return false;
+  int fd = open(path.c_str(), O_WRONLY);
+  if (fd < 0) return false;
+  bool ok = fsync(fd) == 0;
+  return close(fd) == 0 && ok;
+}
+
+void KillWorker(const LocalCluster& c, int i) { LocalCluster::KillAndWait(c.WorkerPid(i), SIGKILL); }
+
+std::string ObjectPath(const std::string& target_dir, uint64_t ino) {
+  char name[32];
+  snprintf(name, sizeof name, "%016" PRIx64, ino);
+  for (int hh = 0; hh < 256; hh++) {
+    char shard[8];
+    snprintf(shard, sizeof shard, "%02x", hh);
+    std::string p = target_dir + "/objects/" + shard + "/" + name;
+    if (access(p.c_str(), F_OK) == 0) return p;
+  }
+  return "";
 }
 
 }  // namespace cfs::test
