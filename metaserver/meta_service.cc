@@ -1,5 +1,7 @@
 #include "meta_service.h"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 
 #include "common/logging.h"
@@ -248,6 +250,18 @@ void MetaService::RegisterHandlers() {
     for (uint32_t t : r.target_ids())
       if (t != 0) ts.push_back(t);
     if (ts.empty()) return Status::Invalid("REPORT_DEGRADED: no target ids");
+    // A client with a layout from before a rebuild swap names the retired
+    // target; the unit it missed is on the spare at some index we no longer
+    // know, so every target of the current layout gets a (cheap when in
+    // sync) resync.
+    auto attr = ns->GetAttr(r.ino());
+    if (attr.ok()) {
+      const auto& lt = attr->layout().targets();
+      bool stale_layout = false;
+      for (uint32_t t : ts)
+        if (std::find(lt.begin(), lt.end(), t) == lt.end()) stale_layout = true;
+      if (stale_layout) ts.assign(lt.begin(), lt.end());
+    }
     CFS_RETURN_IF_ERROR(ns->AddDegraded(r.ino(), ts));
     rebuild_->Kick();
     return Status::OK();
