@@ -326,7 +326,7 @@ TEST_F(CapiTest, BadInputGetsClearErrors) {
   EXPECT_EQ(api.cfs_open(ctx_, "relative", O_RDONLY, 0, nullptr), -EINVAL);
   EXPECT_EQ(api.cfs_open(ctx_, ("/" + std::string(300, 'n')).c_str(), O_CREAT | O_RDWR, 0644, nullptr),
             -ENAMETOOLONG);
-  cfs_layout parity{1 << 20, 4, 1};
+  cfs_layout parity{1 << 20, 4, 5};  // m is at most 4
   EXPECT_EQ(api.cfs_open(ctx_, "/par", O_CREAT | O_RDWR, 0644, &parity), -EINVAL);
   cfs_layout badunit{1000, 2, 0};
   EXPECT_EQ(api.cfs_open(ctx_, "/bu", O_CREAT | O_RDWR, 0644, &badunit), -EINVAL);
