@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:7000", db, metrics, log_file, log_level = "info";
   std::string stripe = "0+0", unit = "1M", wal_sync = "group";
   int heartbeat_ms = 5000, threads = 8, orphan_grace_s = 60;
-  int64_t rebuild_after_s = 600, scrub_interval_s = 0;
+  int64_t rebuild_after_s = 600, scrub_interval_s = 604800;
   std::string rebuild_rate = "200M", scrub_rate = "100M";
   bool check = false;
   app.set_config("--config", "", "read options from this config file (key = value)");
@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--rebuild-rate", rebuild_rate, "rebuild throttle, bytes/s (e.g. 200M; 0: unthrottled)")
       ->capture_default_str();
   app.add_option("--scrub-interval-s", scrub_interval_s,
-                 "start a background scrub pass this long after the last one ended (0: only on "
-                 "`cfs scrub`; production: 604800, a week)")
+                 "start a slow background scrub pass this long after the last one ended (a week by "
+                 "default; 0: only on `cfs scrub`)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--scrub-rate", scrub_rate, "scrub throttle, bytes/s (e.g. 100M; 0: unthrottled)")
