@@ -115,7 +115,7 @@ TEST(EcScrubTest, CorruptUnitsAreReadRightAndRepaired) {
   std::vector<int> kill;
   for (int w = 0; w < 6 && kill.size() < 2; w++)
     if (!avoid.count(w)) kill.push_back(w);
-  for (int w : kill) KillWorker(c, w);
+  for (int w : kill) ASSERT_TRUE(KillWorker(c, w)) << "worker " << w;
   ASSERT_EQ(DropCaches(), "");
   EXPECT_EQ(CheckPatternFile(file, kSize, kSeed), "") << "workers " << kill[0] << ", " << kill[1] << " down";
 }

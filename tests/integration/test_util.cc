@@ -201,7 +201,12 @@ bool WritePatternFileSynced(const std::string& path, uint64_t size, uint64_t see
   return close(fd) == 0 && ok;
 }
 
-void KillWorker(const LocalCluster& c, int i) { LocalCluster::KillAndWait(c.WorkerPid(i), SIGKILL); }
+bool KillWorker(const LocalCluster& c, int i) {
+  pid_t pid = c.WorkerPid(i);
+  if (!ProcessAlive(pid)) return false;
+  LocalCluster::KillAndWait(pid, SIGKILL);
+  return !ProcessAlive(pid);
+}
 
 std::string ObjectPath(const std::string& target_dir, uint64_t ino) {
   char name[32];

@@ -48,8 +48,9 @@ std::string RebuildState(const LocalCluster& c, std::string* json = nullptr);
 // Polls `cfs rebuild status --json` until "idle"; gives up after max_s seconds (a hang bound,
 // not a performance check). "" or the last status seen.
 std::string WaitRebuildIdle(const LocalCluster& c, int max_s = 240);
-// kill -9 of S-worker I (pid from DIR/run/storage-I.pid) and waits until it is gone.
-void KillWorker(const LocalCluster& c, int i);
+// kill -9 of S-worker I (pid from DIR/run/storage-I.pid) and waits until it is gone;
+// false if no such process ran.
+bool KillWorker(const LocalCluster& c, int i);
 // WritePatternFile, then fsync before close; true on success.
 bool WritePatternFileSynced(const std::string& path, uint64_t size, uint64_t seed, size_t chunk = 1 << 20);
 // Path of an object's slot-0 file on a target: TARGET/objects/<hh>/<ino 16 hex> (docs/on-disk-storage.md).
