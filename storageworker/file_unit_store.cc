@@ -432,6 +432,22 @@ Status FileUnitStore::Rollback(uint64_t ino, uint64_t index, uint32_t unit, Unit
   return Store(ino, index, n);
 }
 
+Status FileUnitStore::ResetToEmpty(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) {
+  CFS_RETURN_IF_ERROR(CheckEcUnit(unit));
+  CFS_RETURN_IF_ERROR(CheckIndex(index, unit));
+  std::unique_lock<std::shared_mutex> lk(LockFor(ino, index));
+  bool damaged;
+  CFS_ASSIGN_OR_RETURN(Record r, Load(ino, index, &damaged));
+  if (!damaged && !(r.cur == version)) return Status::OK();
+  Record n = r;
+  n.cur = {};
+  n.cur_slot = kZeroSlot;
+  n.prev = {};
+  n.prev_slot = kZeroSlot;
+  n.prev_present = false;
+  return Store(ino, index, n);
+}
+
 Status FileUnitStore::Fsync(uint64_t ino) {
   // Data before records: a record made durable never names unsynced data.
   CFS_RETURN_IF_ERROR(chunks_->FsyncSlot(ino, 0));

@@ -32,6 +32,7 @@ class FileUnitStore : public VersionedUnitStore {
                   std::vector<UnitState>* out) override;
   Result<uint64_t> RecordedUnits(uint64_t ino) override;
   Status Rollback(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) override;
+  Status ResetToEmpty(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) override;
   Status Fsync(uint64_t ino) override;
   Status Truncate(uint64_t ino, uint32_t unit, uint64_t size) override;
   Status Delete(uint64_t ino) override;

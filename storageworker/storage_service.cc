@@ -272,8 +272,11 @@ Status StorageService::HandleEcRollback(const pb::EcRollbackRequest& req) {
   Status st;
   Target* t = Find(req.ref().target_id(), &st);
   if (t)
-    st = t->units().Rollback(req.ref().ino(), req.ref().local_index(), req.ref().unit(),
-                             FromPb(req.version()));
+    st = req.to_empty()
+             ? t->units().ResetToEmpty(req.ref().ino(), req.ref().local_index(), req.ref().unit(),
+                                       FromPb(req.version()))
+             : t->units().Rollback(req.ref().ino(), req.ref().local_index(), req.ref().unit(),
+                                   FromPb(req.version()));
   if (!st.ok())
     LOG_WARN("EC_ROLLBACK failed ino={} target={} unit_index={}: {}", req.ref().ino(),
              req.ref().target_id(), req.ref().local_index(), st.ToString());

@@ -72,6 +72,8 @@ class VersionedUnitStore {
   virtual Result<uint64_t> RecordedUnits(uint64_t ino) = 0;
   // If cur == version and a prev is kept: cur = prev, prev dropped. Else no-op.
   virtual Status Rollback(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) = 0;
+  // If cur == version or the record is damaged: the unit becomes never written.
+  virtual Status ResetToEmpty(uint64_t ino, uint64_t index, uint32_t unit, UnitVer version) = 0;
   // Makes both slots and the version records durable. A missing object is OK.
   virtual Status Fsync(uint64_t ino) = 0;
   // Keeps units [0, size/unit); size must be a multiple of unit.

@@ -79,13 +79,14 @@ std::unique_ptr<EcCall> EcCalls::Write(uint64_t ino, uint32_t target_id, uint64_
 }
 
 std::unique_ptr<EcCall> EcCalls::Rollback(uint64_t ino, uint32_t target_id, uint64_t local_index,
-                                          uint32_t unit, const pb::UnitVersion& version) {
+                                          uint32_t unit, const pb::UnitVersion& version, bool to_empty) {
   auto r = std::make_unique<pb::EcRollbackRequest>();
   r->mutable_ref()->set_ino(ino);
   r->mutable_ref()->set_target_id(target_id);
   r->mutable_ref()->set_local_index(local_index);
   r->mutable_ref()->set_unit(unit);
   *r->mutable_version() = version;
+  r->set_to_empty(to_empty);
   return Make(pb::EC_ROLLBACK, target_id, std::move(r), std::make_unique<pb::Empty>(), 0);
 }
 

@@ -49,8 +49,9 @@ class EcCalls {
                                 const pb::UnitVersion& base, const pb::UnitVersion& version,
                                 pb::EcWriteMode mode, uint32_t offset, uint32_t length,
                                 const char* data);
+  // to_empty: the unit becomes never written (see EcRollbackRequest).
   std::unique_ptr<EcCall> Rollback(uint64_t ino, uint32_t target_id, uint64_t local_index,
-                                   uint32_t unit, const pb::UnitVersion& version);
+                                   uint32_t unit, const pb::UnitVersion& version, bool to_empty = false);
   std::unique_ptr<EcCall> Object(pb::Method method, uint64_t ino, uint32_t target_id, uint64_t size,
                                  uint32_t unit);
 

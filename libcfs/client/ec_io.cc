@@ -4,6 +4,8 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
+#include <tuple>
 #include <thread>
 
 #include "common/logging.h"
@@ -106,6 +108,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
   // one writer. Any unit that disagrees refuses, and the next try looks.
   bool guess = true;
   std::chrono::steady_clock::time_point incomplete_seen{}, behind_seen{};
+  std::set<std::tuple<uint64_t, uint32_t, uint64_t, uint64_t>> undone, emptied;
   for (int attempt = 0; attempt < kMaxAttempts; attempt++) {
     std::vector<StripeWrite*> todo;
     for (auto& s : sw)
@@ -129,6 +132,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
     // Consistent base per stripe; roll back leftovers of incomplete newer writes.
     std::vector<pb::UnitVersion> base(todo.size());
     std::vector<std::unique_ptr<EcCall>> rollbacks;
+    std::vector<std::tuple<uint64_t, uint32_t, uint64_t, uint64_t>> rollback_keys;
     bool unreadable = false, one_behind = false;
     for (size_t i = 0; i < todo.size(); i++) {
       const StripeView& v = todo[i]->view;
@@ -144,8 +148,21 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       for (uint32_t j = 0; j < w; j++) {
         const UnitState& u = v.state[j];
         if (!u.known || u.damaged) continue;
-        if (VersionLess(base[i], u.cur))
+        if (VersionLess(base[i], u.cur)) {
+          // Each leftover is undone once; one that stays (no previous version
+          // kept) is written around and reported, or emptied when the stripe
+          // was never written.
+          auto key = std::make_tuple(v.stripe, j, u.cur.seq(), u.cur.tag());
+          if (undone.count(key)) {
+            if (base[i].seq() == 0 && !emptied.count(key)) {
+              rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur, true));
+              rollback_keys.push_back(key);
+            }
+            continue;
+          }
           rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur));
+          rollback_keys.push_back(key);
+        }
         else if (!guess && before.seq() != 0 && VersionEq(u.cur, before))
           one_behind = true;  // perhaps another client's write still landing here
       }
@@ -182,6 +199,8 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       for (auto& c : rollbacks) b.push_back(c.get());
       calls_.Run(b);
       EcCounter("rollback") += rollbacks.size();
+      for (auto& key : rollback_keys)
+        if (!undone.insert(key).second) emptied.insert(key);
       incomplete_seen = {};
       continue;  // look again
     }

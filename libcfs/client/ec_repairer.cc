@@ -144,6 +144,20 @@ class EcRepairer : public Repairer {
     return Status::OK();
   }
 
+  // Makes unit j never written: the stripe's consistent version is {0,0}, so
+  // whatever it holds is the leftover of a truncate it missed or of a first
+  // write that never completed.
+  Status Empty(uint64_t ino, const Layout& l, const StripeView& view, uint32_t j, RepairStats* st) {
+    auto c = io_.calls().Rollback(ino, view.target_id[j], view.local_index[j], l.unit, view.state[j].cur, true);
+    io_.calls().Run({c.get()});
+    if (!c->st.ok())
+      return Status(c->st.err(), "emptying unit " + std::to_string(j) + " of stripe " +
+                                     std::to_string(view.stripe) + " on target " +
+                                     std::to_string(view.target_id[j]) + ": " + c->st.message());
+    st->units_repaired++;
+    return Status::OK();
+  }
+
   // Decodes unit j at ver from the others and writes it over whatever it holds.
   Status Rewrite(uint64_t ino, const Layout& l, const ec::ErasureCodec& codec, const StripeView& view,
                  const pb::UnitVersion& ver, uint32_t j, RepairStats* st, const char* content) {
@@ -179,7 +193,11 @@ class EcRepairer : public Repairer {
     st->stripes_checked++;
     const UnitState& u = view.state[j];
     if (!u.known) return Status::Unavailable("target " + std::to_string(view.target_id[j]) + " does not answer");
-    if (ver.seq() == 0 && !u.damaged && u.cur.seq() == 0) return uint64_t{0};  // never written
+    if (ver.seq() == 0) {  // a stripe never written (or truncated away)
+      if (!u.damaged && u.cur.seq() == 0) return uint64_t{0};
+      CFS_RETURN_IF_ERROR(Empty(ino, l, view, j, st));
+      return uint64_t{0};
+    }
     if (!u.damaged && VersionEq(u.cur, ver)) return uint64_t{0};                // in sync
     CFS_RETURN_IF_ERROR(Rewrite(ino, l, *codec, view, ver, j, st, nullptr));
     return uint64_t{l.unit};  // bytes rebuilt: what --rebuild-rate and progress count
@@ -193,7 +211,13 @@ class EcRepairer : public Repairer {
     pb::UnitVersion ver;
     CFS_RETURN_IF_ERROR(Settle(ino, l, &view, &ver, st));
     st->stripes_checked++;
-    if (ver.seq() == 0) return uint64_t{0};
+    if (ver.seq() == 0) {  // never written or truncated away: leftovers are emptied
+      for (uint32_t j = 0; j < w; j++) {
+        const UnitState& u = view.state[j];
+        if (u.known && (u.damaged || u.cur.seq() != 0)) CFS_RETURN_IF_ERROR(Empty(ino, l, view, j, st));
+      }
+      return uint64_t{0};
+    }
     // Read every unit that should hold ver.
     std::vector<std::unique_ptr<char[]>> bufs(w);
     std::vector<std::unique_ptr<EcCall>> calls(w);
