@@ -49,7 +49,7 @@ trap down EXIT
 down
 mkdir -p "$M"
 case "$TARGET" in
-  cfs) timeout 120 "$BUILD/bin/cfs" local up --dir "$D" --mount "$M" --workers 6 >"$OUT/up.log" 2>&1 ;;
+  cfs) timeout 120 "$BUILD/bin/cfs" local up --dir "$D" --mount "$M" --workers 6 --stripe "${CFS_STRIPE:-6+0}" >"$OUT/up.log" 2>&1 ;;
   gluster) "$HERE/gluster.sh" up --dir "$D" --mount "$M" >"$OUT/up.log" 2>&1 ;;
   bindfs) mkdir -p "$D" && bindfs -o big_writes "$D" "$M" >"$OUT/up.log" 2>&1 ;;
   local) rmdir "$M"; mkdir -p "$D"; M=$D ;;

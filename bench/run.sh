@@ -122,8 +122,9 @@ setup_cfs() {
   [ -x "$CFS_BIN" ] || { log "$CFS_BIN not found: build CFS first (cmake -S $REPO -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $BUILD)"; return 1; }
   down_cfs
   mkdir -p "$CFS_MNT"
+  # 6+0: the plain-striping comparison of issue 2 (the launcher's default is 4+2 now).
   timeout 120 "$CFS_BIN" local up --dir "$CFS_DIR" --mount "$CFS_MNT" --workers "$CFS_WORKERS" \
-      ${CFS_FUSE_OPTIONS:+--fuse-options "$CFS_FUSE_OPTIONS"} >"$OUT/log/cfs-up.log" 2>&1 \
+      --stripe "${CFS_STRIPE:-$CFS_WORKERS+0}" ${CFS_FUSE_OPTIONS:+--fuse-options "$CFS_FUSE_OPTIONS"} >"$OUT/log/cfs-up.log" 2>&1 \
     || { log "cfs local up failed (see $OUT/log/cfs-up.log): $(tail -3 "$OUT/log/cfs-up.log")"; return 1; }
   mountpoint -q "$CFS_MNT" || { log "cfs local up returned 0 but $CFS_MNT is not a mount point"; return 1; }
   touch "$CFS_MNT/.probe" && rm -f "$CFS_MNT/.probe" || { log "CFS mount does not accept a create"; return 1; }
