@@ -40,6 +40,8 @@ nlohmann::json RebuildJson(const pb::RebuildStatusResponse& r) {
 
 // "[#######.....] 58%  3.2 GiB/5.5 GiB  210 MiB/s  ETA 0:11"
 std::string RebuildLine(const pb::RebuildStatusResponse& r) {
+  // Idle with nothing moved in this pass: full redundancy, a full bar.
+  if (r.state() == "idle" && r.bytes_total() == 0) return ProgressBar(1, 1) + "  full redundancy";
   return ProgressBar(r.bytes_done(), r.bytes_total()) + "  " + FormatSize(r.bytes_done()) + "/" +
          FormatSize(r.bytes_total()) + "  " + FormatSize(uint64_t(r.rate_bytes_per_s())) + "/s  ETA " +
          FormatEta(r.eta_s());
