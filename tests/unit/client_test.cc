@@ -524,11 +524,21 @@ TEST_F(StripedIoTest, RestartedWorkerIsFoundThroughAFreshMap) {
   EXPECT_GT(map_fetches_.load(), fetches);
 }
 
-TEST_F(StripedIoTest, ParityLayoutsAreRefused) {
-  Layout l = layout_;
-  l.m = 1;
+TEST_F(StripedIoTest, MalformedParityLayoutsAreRefused) {
+  // Parity layouts go the erasure-coded path (tests/unit/ec_io_test.cc); one
+  // the code cannot have (m > 4, or fewer targets than k+m) is an I/O error
+  // naming the layout, before any call.
   char b[10];
-  EXPECT_EQ(io_->StartRead(1, l, b, 0, 10)->Wait().err(), EOPNOTSUPP);
+  Layout l = layout_;
+  l.k = 4;
+  l.m = 5;
+  Status st = io_->StartRead(1, l, b, 0, 10)->Wait();
+  EXPECT_EQ(st.err(), EIO);
+  EXPECT_NE(st.message().find("bad file layout"), std::string::npos) << st.ToString();
+  l.m = 3;  // 4+3 on 6 targets
+  st = io_->StartWrite(1, l, b, 0, 10)->Wait();
+  EXPECT_EQ(st.err(), EIO);
+  EXPECT_NE(st.message().find("bad file layout"), std::string::npos) << st.ToString();
 }
 
 }  // namespace
