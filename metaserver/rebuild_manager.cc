@@ -310,7 +310,7 @@ void RebuildManager::DrainOnce() {
         if (b != backoff_.end() && now < b->second.first) continue;
       }
       Work w{d, *attr, idx};
-      estimate += EstimateTargetBytes(FromProtoLayout(attr->layout()), uint32_t(idx), attr->size());
+      estimate += EstimateTargetBytes(FromProto(attr->layout()), uint32_t(idx), attr->size());
       ready.push_back(std::move(w));
     }
   }
@@ -356,7 +356,7 @@ void RebuildManager::DrainOnce() {
                 " (" + std::to_string(files_done_ + 1) + " of " + std::to_string(files_total_) + ")";
     }
     client::RepairStats stats;
-    Layout l = FromProtoLayout(w.attr.layout());
+    Layout l = FromProto(w.attr.layout());
     Status s = repairer_->ResyncTarget(w.item.ino, l, uint32_t(w.index), w.attr.size(), &stats,
                                        [this](uint64_t b) { return Pace(b); });
     // Under mu_: a status that sees the record gone also sees it counted done.

@@ -4,18 +4,13 @@
 #include <cstdint>
 
 #include "cfs.pb.h"
+#include "client/client.h"
 #include "common/layout.h"
 
 namespace cfs::meta {
 
-inline Layout FromProtoLayout(const pb::Layout& p) {
-  Layout l;
-  l.unit = p.unit();
-  l.k = p.k();
-  l.m = p.m();
-  l.targets.assign(p.targets().begin(), p.targets().end());
-  return l;
-}
+// pb::Layout -> Layout is client::FromProto (libcfs/client/client.h).
+using client::FromProto;
 
 // Bytes a resync of target index t rebuilds for a file of file_size bytes, as
 // the Repairer paces them: one unit per stripe the target takes part in (the

@@ -136,7 +136,7 @@ void ScrubManager::Pass(uint64_t rate) {
         if (stop_) return;
       }
       client::RepairStats st;
-      Status s = repairer_->Scrub(a.ino(), FromProtoLayout(a.layout()), a.size(), &st,
+      Status s = repairer_->Scrub(a.ino(), FromProto(a.layout()), a.size(), &st,
                                   [this, rate](uint64_t b) { return Pace(b, rate); });
       if (s.err() == ECANCELED) return;
       if (!s.ok() && s.err() != ESTALE && s.err() != ENOENT) {
