@@ -371,10 +371,18 @@ void RebuildManager::DrainOnce() {
       continue;
     }
     if (s.err() == ECANCELED && stop_) return;
-    errors_++;
-    last_error_ = "resync inode " + std::to_string(w.item.ino) + " on target " + std::to_string(w.item.target) +
-                  ": " + s.ToString();
-    LOG_ERROR("rebuild: {}", last_error_);
+    std::string what = "resync inode " + std::to_string(w.item.ino) + " on target " +
+                       std::to_string(w.item.target) + ": " + s.ToString();
+    if (s.IsRetryable()) {
+      // The target (or a source) stopped answering before the heartbeat
+      // timeout marked it down: it waits like any down target, not an error.
+      detail_ = "waiting: " + what;
+      LOG_INFO("rebuild: {} (will retry)", what);
+    } else {
+      errors_++;
+      last_error_ = what;
+      LOG_ERROR("rebuild: {}", last_error_);
+    }
     auto& b = backoff_[{w.item.target, w.item.ino}];
     b.second = std::min(b.second + 1, 6);
     b.first = Clock::now() + std::chrono::seconds(2 << b.second);
