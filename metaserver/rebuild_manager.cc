@@ -253,11 +253,7 @@ bool RebuildManager::Pace(uint64_t bytes) {
   std::unique_lock l(mu_);
   if (stop_) return false;
   if (opts_.rate_bytes_per_s == 0) return true;
-  auto now = Clock::now();
-  // At most 250 ms of burst credit.
-  if (throttle_next_ < now - std::chrono::milliseconds(250)) throttle_next_ = now - std::chrono::milliseconds(250);
-  throttle_next_ += std::chrono::nanoseconds(bytes * 1000000000ull / opts_.rate_bytes_per_s);
-  cv_.wait_until(l, throttle_next_, [this] { return stop_; });
+  cv_.wait_until(l, pacer_.Admit(bytes, opts_.rate_bytes_per_s), [this] { return stop_; });
   return !stop_;
 }
 

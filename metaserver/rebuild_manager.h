@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "repair_util.h"
 #include "cfs.pb.h"
 #include "client/repair.h"
 #include "namespace_store.h"
@@ -94,7 +95,7 @@ class RebuildManager {
   Clock::time_point pass_start_{}, pass_end_{};
   uint64_t files_total_ = 0, files_done_ = 0, bytes_total_ = 0, errors_ = 0;
   std::atomic<uint64_t> bytes_done_{0};
-  Clock::time_point throttle_next_{};
+  RatePacer pacer_;
 
   std::mutex scan_mu_;  // the referenced-by-layouts cache
   bool refs_valid_ = false;

@@ -1,6 +1,7 @@
 // Small helpers the rebuild and scrub managers share.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 
 #include "cfs.pb.h"
@@ -8,6 +9,23 @@
 #include "common/layout.h"
 
 namespace cfs::meta {
+
+// Pacing for the rebuild and scrub throttles: the time by which `bytes`
+// more may have moved at `rate` bytes/s, with at most 250 ms of burst credit.
+// Not thread-safe: callers hold their own lock.
+class RatePacer {
+ public:
+  std::chrono::steady_clock::time_point Admit(uint64_t bytes, uint64_t rate) {
+    auto now = std::chrono::steady_clock::now();
+    if (rate == 0) return now;
+    if (next_ < now - std::chrono::milliseconds(250)) next_ = now - std::chrono::milliseconds(250);
+    next_ += std::chrono::nanoseconds(bytes * 1000000000ull / rate);
+    return next_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point next_{};
+};
 
 // pb::Layout -> Layout is client::FromProto (libcfs/client/client.h).
 using client::FromProto;

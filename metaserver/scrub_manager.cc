@@ -80,10 +80,7 @@ bool ScrubManager::Pace(uint64_t bytes, uint64_t rate) {
   status_.set_bytes_checked(status_.bytes_checked() + bytes);
   if (stop_) return false;
   if (rate == 0) return true;
-  auto now = Clock::now();
-  if (throttle_next_ < now - std::chrono::milliseconds(250)) throttle_next_ = now - std::chrono::milliseconds(250);
-  throttle_next_ += std::chrono::nanoseconds(bytes * 1000000000ull / rate);
-  cv_.wait_until(l, throttle_next_, [this] { return stop_; });
+  cv_.wait_until(l, pacer_.Admit(bytes, rate), [this] { return stop_; });
   return !stop_;
 }
 

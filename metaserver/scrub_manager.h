@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "repair_util.h"
 #include "cfs.pb.h"
 #include "client/repair.h"
 #include "namespace_store.h"
@@ -53,7 +54,8 @@ class ScrubManager {
   bool stop_ = false, requested_ = false, running_ = false;
   uint64_t requested_rate_ = 0;
   pb::ScrubStatusResponse status_;  // totals of the running or last pass
-  Clock::time_point pass_start_{}, throttle_next_{};
+  Clock::time_point pass_start_{};
+  RatePacer pacer_;
   std::thread thread_;
 };
 

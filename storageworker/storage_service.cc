@@ -257,8 +257,10 @@ Status StorageService::HandleEcVersions(const pb::EcVersionsRequest& req,
         o->set_damaged(u.damaged);
         if (u.damaged) C().ec_damaged++;
       }
-      auto n = t->units().RecordedUnits(req.ino());
-      if (n.ok()) resp->set_recorded_units(*n);
+      if (req.count() == 0) {  // only the Repairer asks; reads must not pay a stat
+        auto n = t->units().RecordedUnits(req.ino());
+        if (n.ok()) resp->set_recorded_units(*n);
+      }
     }
   }
   if (!st.ok())

@@ -128,7 +128,6 @@ void EcCalls::Wait(EcCall& c) {
     Status rs = map_->Refresh(started);
     if (!rs.ok()) LOG_DEBUG("cluster map refresh failed: {}", rs.ToString());
   }
-  c.pending->bulk_in_len();  // keep the call alive until here
 }
 
 void EcCalls::Run(const std::vector<EcCall*>& calls) {

@@ -530,27 +530,33 @@ void EcIo::RepairCorrupt(uint64_t ino, const Layout& l, const ec::ErasureCodec& 
   }
 }
 
-Status EcIo::AllTargets(pb::Method method, uint64_t ino, const Layout& l) {
+Status EcIo::ObjectOnAll(pb::Method method, uint64_t ino, const Layout& l,
+                         const std::function<uint64_t(uint32_t)>& size_of, std::set<uint32_t>* missed) {
   std::vector<std::unique_ptr<EcCall>> owned;
   std::vector<EcCall*> batch;
   for (uint32_t t = 0; t < l.n(); t++) {
-    owned.push_back(calls_.Object(method, ino, l.targets[t], 0, l.unit));
+    owned.push_back(calls_.Object(method, ino, l.targets[t], size_of ? size_of(t) : 0, l.unit));
     batch.push_back(owned.back().get());
   }
   calls_.Run(batch);
-  uint32_t failed = 0;
   Status first;
   for (auto& c : owned)
     if (!c->st.ok()) {
-      failed++;
+      missed->insert(c->target_id);
       if (first.ok()) first = c->st;
     }
-  if (failed > l.m)
-    return Status(first.err(), pb::Method_Name(method) + " failed on " + std::to_string(failed) + " of " +
-                                   std::to_string(l.n()) + " targets (parity " + std::to_string(l.m) +
+  if (missed->size() > l.m)
+    return Status(first.err(), pb::Method_Name(method) + " failed on " + std::to_string(missed->size()) +
+                                   " of " + std::to_string(l.n()) + " targets (parity " + std::to_string(l.m) +
                                    "): " + first.message());
-  if (failed) LOG_DEBUG("{} of ino {}: {} target(s) down, tolerated", pb::Method_Name(method), ino, failed);
+  if (!missed->empty())
+    LOG_DEBUG("{} of ino {}: {} target(s) down, tolerated", pb::Method_Name(method), ino, missed->size());
   return Status::OK();
+}
+
+Status EcIo::AllTargets(pb::Method method, uint64_t ino, const Layout& l) {
+  std::set<uint32_t> missed;
+  return ObjectOnAll(method, ino, l, nullptr, &missed);
 }
 
 Status EcIo::Truncate(uint64_t ino, const Layout& l, uint64_t size) {
@@ -561,24 +567,10 @@ Status EcIo::Truncate(uint64_t ino, const Layout& l, uint64_t size) {
     std::unique_ptr<char[]> zeros(new char[end - size]());
     CFS_RETURN_IF_ERROR(Write(ino, l, zeros.get(), size, end - size));
   }
-  std::vector<std::unique_ptr<EcCall>> owned;
-  std::vector<EcCall*> batch;
-  for (uint32_t t = 0; t < l.n(); t++) {
-    uint64_t units = LocalUnitIndex(l, keep, t);  // units of stripes < keep on t
-    owned.push_back(calls_.Object(pb::TRUNCATE_OBJECT, ino, l.targets[t], units * l.unit, l.unit));
-    batch.push_back(owned.back().get());
-  }
-  calls_.Run(batch);
-  uint32_t failed = 0;
-  Status first;
   std::set<uint32_t> missed;
-  for (auto& c : owned)
-    if (!c->st.ok()) {
-      failed++;
-      missed.insert(c->target_id);
-      if (first.ok()) first = c->st;
-    }
-  if (failed > l.m) return Status(first.err(), "truncate: " + first.message());
+  // Units of the stripes < keep on each target.
+  CFS_RETURN_IF_ERROR(ObjectOnAll(pb::TRUNCATE_OBJECT, ino, l,
+                                  [&](uint32_t t) { return LocalUnitIndex(l, keep, t) * l.unit; }, &missed));
   ReportDegraded(ino, missed);
   return Status::OK();
 }

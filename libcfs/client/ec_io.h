@@ -41,6 +41,10 @@ class EcIo {
   struct StripeWrite;
   Status WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec& codec,
                       std::vector<StripeWrite>& sw, std::set<uint32_t>* degraded);
+  // method (an ObjectRequest) to every target of l; the targets that failed go
+  // to *missed; more than m of them is an error.
+  Status ObjectOnAll(pb::Method method, uint64_t ino, const Layout& l,
+                     const std::function<uint64_t(uint32_t)>& size_of, std::set<uint32_t>* missed);
   void RepairCorrupt(uint64_t ino, const Layout& l, const ec::ErasureCodec& codec,
                      const StripeView& view, const pb::UnitVersion& ver, uint32_t j, uint32_t lo,
                      uint32_t hi);
