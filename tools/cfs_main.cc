@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
                "holding a PATH argument or --mount DIR."};
   app.name("cfs");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "cfs 0.1.0");
+  app.set_version_flag("--version", "cfs 0.2.0");
   Action action;
   AddStatusCommand(app, &action);
   AddDfCommand(app, &action);

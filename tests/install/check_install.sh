@@ -27,7 +27,7 @@ int main(void) {
   /* Nothing listens on port 1: a clear error, not a crash. */
   int rc = cfs_mount("127.0.0.1:1", NULL, &ctx);
   printf("version %s mount rc %d (%s)\n", cfs_version(), rc, cfs_strerror(rc));
-  if (strcmp(cfs_version(), "0.1.0") != 0) return 1;
+  if (strcmp(cfs_version(), "0.2.0") != 0) return 1;
   return rc < 0 && ctx == NULL ? 0 : 1;
 }
 C

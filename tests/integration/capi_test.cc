@@ -336,7 +336,7 @@ TEST_F(CapiTest, BadInputGetsClearErrors) {
   EXPECT_EQ(api.cfs_mount("127.0.0.1:1", nullptr, &other), -EHOSTUNREACH);
   EXPECT_EQ(api.cfs_mount("no-port", nullptr, &other), -EINVAL);
   EXPECT_STREQ(api.cfs_strerror(-ENOENT), "No such file or directory");
-  EXPECT_STREQ(api.cfs_version(), "0.1.0");
+  EXPECT_STREQ(api.cfs_version(), "0.2.0");
 }
 
 TEST_F(CapiTest, SecondContextSeesDataAfterClose) {
