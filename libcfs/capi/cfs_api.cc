@@ -14,49 +14,18 @@
 #include <new>
 #include <string>
 
+#include "capi/capi_internal.h"
 #include "client/client.h"
 
-#define CFS_EXPORT extern "C" __attribute__((visibility("default")))
 
 using cfs::Status;
+using cfs::capi::Err;
+using cfs::capi::GetHandle;
+using cfs::capi::Guard;
 using cfs::client::Client;
 using cfs::client::File;
 
-struct cfs_ctx {
-  std::unique_ptr<Client> client;
-  std::mutex mu;  // the handle table only
-  struct Handle {
-    std::shared_ptr<File> file;
-    int flags = 0;
-  };
-  std::map<int, Handle> handles;
-  int next_fh = 0;
-};
-
 namespace {
-
-int Err(const Status& st) { return st.ok() ? 0 : -(st.err() > 0 ? st.err() : EIO); }
-
-// Runs fn, turning anything thrown (allocation failure) into -ENOMEM/-EIO:
-// no exception crosses into C.
-template <class F>
-auto Guard(F fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const std::bad_alloc&) {
-    return -ENOMEM;
-  } catch (...) {
-    return -EIO;
-  }
-}
-
-bool GetHandle(cfs_ctx* ctx, int fh, cfs_ctx::Handle* out) {
-  std::lock_guard<std::mutex> g(ctx->mu);
-  auto it = ctx->handles.find(fh);
-  if (it == ctx->handles.end()) return false;
-  *out = it->second;
-  return true;
-}
 
 void FillStat(const cfs::pb::Attr& a, struct cfs_stat* st) {
   std::memset(st, 0, sizeof *st);
