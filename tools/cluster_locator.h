@@ -1,26 +1,19 @@
 // Finding the cluster a command talks to, in this order: --cluster, the
 // CFS_CLUSTER environment variable, then the cfs-fuse mount that holds a PATH
-// argument or --mount DIR (/proc/mounts lists it as "HOST:PORT MNT fuse.cfs").
+// argument or --mount DIR (client/mount_table.h reads the mount table).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "client/mount_table.h"
 #include "common/status.h"
 
 namespace cfs::tools {
 
-struct CfsMount {
-  std::string source;      // fsname: "HOST:PORT[,HOST:PORT]"
-  std::string mountpoint;  // absolute
-};
-
-// All cfs-fuse mounts listed in mounts_file (default /proc/mounts).
-std::vector<CfsMount> ListCfsMounts(const std::string& mounts_file = "/proc/mounts");
-
-// The mount that holds local path `path` (longest mountpoint prefix), with the
-// path inside the file system in *cfs_path ("/a/b"). NotFound if none.
-Result<CfsMount> MountOfPath(const std::string& path, std::string* cfs_path);
+using client::CfsMount;
+using client::ListCfsMounts;
+using client::MountOfPath;
 
 struct Located {
   std::string cluster;   // "HOST:PORT[,...]"

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -16,6 +18,7 @@
 
 #include "capi/capi_internal.h"
 #include "client/client.h"
+#include "client/mount_table.h"
 
 
 using cfs::Status;
@@ -57,13 +60,55 @@ CFS_EXPORT const char* cfs_version(void) {
 CFS_EXPORT const char* cfs_strerror(int err) {
   if (err < 0) err = -err;
   if (err == 0) return "Success";
+  switch (err) {
+    case CFS_ENOTREG:
+      return "Buffer not registered (the range is not inside a buffer from cfs_buf_register)";
+    case CFS_ECOMMITTED:
+      return "Checkpoint set already committed";
+    case CFS_ENOTMOUNT:
+      return "Not on a cfs mount";
+    case CFS_ECKPTBUSY:
+      return "Checkpoint set has files still open for writing";
+    default:
+      break;
+  }
   return strerrordesc_np(err) ? strerrordesc_np(err) : "Unknown error";
 }
 
+namespace {
+
+// "HOST:PORT[,...]" as given, the cluster of the cfs mount holding an
+// absolute local path, or CFS_CLUSTER when NULL.
+int ClusterAddress(const char* cluster, std::string* out) {
+  if (!cluster) {
+    const char* env = std::getenv("CFS_CLUSTER");
+    if (!env || !*env) return -EINVAL;
+    cluster = env;
+  }
+  if (cluster[0] != '/') {
+    *out = cluster;
+    return 0;
+  }
+  std::string rel;
+  auto m = cfs::client::MountOfPath(cluster, &rel);
+  if (!m.ok()) return -CFS_ENOTMOUNT;
+  *out = m->source;
+  return 0;
+}
+
+// Waits until no asynchronous request uses the handle.
+void WaitIdle(const cfs_ctx::Handle& h) {
+  for (int v = h.inflight->load(); v != 0; v = h.inflight->load()) h.inflight->wait(v);
+}
+
+}  // namespace
+
 CFS_EXPORT int cfs_mount(const char* cluster, const char* options, cfs_ctx** out) {
-  if (!cluster || !out) return -EINVAL;
+  if (!out) return -EINVAL;
   return Guard([&]() -> int {
-    auto opts = cfs::client::ClientOptions::Parse(cluster, options ? options : "");
+    std::string addr;
+    if (int rc = ClusterAddress(cluster, &addr); rc < 0) return rc;
+    auto opts = cfs::client::ClientOptions::Parse(addr, options ? options : "");
     if (!opts.ok()) return Err(opts.status());
     auto c = Client::Connect(*opts);
     if (!c.ok()) return Err(c.status());
@@ -84,6 +129,7 @@ CFS_EXPORT int cfs_unmount(cfs_ctx* ctx) {
       handles.swap(ctx->handles);
     }
     for (auto& [fh, h] : handles) {
+      WaitIdle(h);
       int r = Err(ctx->client->Release(h.file));
       if (rc == 0) rc = r;
     }
@@ -146,6 +192,7 @@ CFS_EXPORT int cfs_close(cfs_ctx* ctx, int fh) {
       h = std::move(it->second);
       ctx->handles.erase(it);
     }
+    WaitIdle(h);
     return Err(ctx->client->Release(h.file));
   });
 }
@@ -177,6 +224,52 @@ CFS_EXPORT int64_t cfs_pwrite(cfs_ctx* ctx, int fh, const void* buf, size_t len,
     if (!r.ok()) return Err(r.status());
     return static_cast<int64_t>(*r);
   });
+}
+
+namespace {
+
+// Checks an iovec array and returns its total length (or a negative error).
+int64_t IovTotal(const struct iovec* iov, int iovcnt) {
+  if (iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt > 0)) return -EINVAL;
+  uint64_t total = 0;
+  for (int i = 0; i < iovcnt; i++) {
+    if (!iov[i].iov_base && iov[i].iov_len) return -EINVAL;
+    total += iov[i].iov_len;
+    if (total > static_cast<uint64_t>(INT64_MAX)) return -EINVAL;
+  }
+  return static_cast<int64_t>(total);
+}
+
+}  // namespace
+
+CFS_EXPORT int64_t cfs_preadv(cfs_ctx* ctx, int fh, const struct iovec* iov, int iovcnt,
+                              uint64_t off) {
+  int64_t total = IovTotal(iov, iovcnt);
+  if (!ctx || total < 0) return total < 0 ? total : -EINVAL;
+  int64_t done = 0;
+  for (int i = 0; i < iovcnt; i++) {
+    if (iov[i].iov_len == 0) continue;
+    int64_t n = cfs_pread(ctx, fh, iov[i].iov_base, iov[i].iov_len, off + static_cast<uint64_t>(done));
+    if (n < 0) return done > 0 ? done : n;
+    done += n;
+    if (static_cast<size_t>(n) < iov[i].iov_len) break;  // end of file
+  }
+  return done;
+}
+
+CFS_EXPORT int64_t cfs_pwritev(cfs_ctx* ctx, int fh, const struct iovec* iov, int iovcnt,
+                               uint64_t off) {
+  int64_t total = IovTotal(iov, iovcnt);
+  if (!ctx || total < 0) return total < 0 ? total : -EINVAL;
+  // The file's write buffer gathers the pieces into whole stripes.
+  int64_t done = 0;
+  for (int i = 0; i < iovcnt; i++) {
+    if (iov[i].iov_len == 0) continue;
+    int64_t n = cfs_pwrite(ctx, fh, iov[i].iov_base, iov[i].iov_len, off + static_cast<uint64_t>(done));
+    if (n < 0) return done > 0 ? done : n;
+    done += n;
+  }
+  return done;
 }
 
 CFS_EXPORT int cfs_fsync(cfs_ctx* ctx, int fh) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cfs.pb.h"
+#include "client/data_path.h"
 #include "common/layout.h"
 #include "common/status.h"
 
@@ -59,6 +60,20 @@ class File {
   virtual uint64_t size() const = 0;
   // Truncates (or extends with zeros) the file, data and metadata.
   virtual Status Truncate(uint64_t size) = 0;
+
+  // Direct asynchronous I/O (the C API's I/O queues): straight between the
+  // caller's memory and the S-workers, without aggregation or read-ahead.
+  // Buffered writes that overlap the range go out first, so earlier writes
+  // stay ordered before it. The memory must stay valid until the op's Wait()
+  // returned; then call FinishDirectWrite with its status.
+  virtual Result<std::unique_ptr<IoOp>> StartDirectWrite(const char* buf, uint64_t len,
+                                                         uint64_t off) = 0;
+  virtual void FinishDirectWrite(uint64_t off, uint64_t len, const Status& st) = 0;
+  // Reads clip to the size this client knows; *n is the count the op fills.
+  virtual Result<std::unique_ptr<IoOp>> StartDirectRead(char* buf, uint64_t len, uint64_t off,
+                                                        uint64_t* n) = 0;
+  // O_APPEND: reserves len bytes at the end of the file and returns their offset.
+  virtual uint64_t ReserveAppend(uint64_t len) = 0;
 };
 
 class Client {

@@ -21,6 +21,16 @@ class IoOp {
   virtual Status Wait() = 0;
 };
 
+// An op that finished before it started (an error found up front, nothing to move).
+class DoneOp : public IoOp {
+ public:
+  explicit DoneOp(Status st = Status::OK()) : st_(std::move(st)) {}
+  Status Wait() override { return st_; }
+
+ private:
+  Status st_;
+};
+
 class DataPath {
  public:
   virtual ~DataPath() = default;

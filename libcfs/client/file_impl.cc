@@ -192,6 +192,53 @@ Result<size_t> FileImpl::Write(const void* vbuf, size_t len, uint64_t off) {
   return len;
 }
 
+Result<std::unique_ptr<IoOp>> FileImpl::StartDirectWrite(const char* buf, uint64_t len,
+                                                         uint64_t off) {
+  if (off + len < off) return Status::Invalid("write range overflows");
+  std::lock_guard<std::mutex> g(mu_);
+  CFS_RETURN_IF_ERROR(TakeDeferredLocked());
+  write_gen_++;
+  InvalidateReadahead(off, len);
+  if (wbuf_len_ > 0 && Overlaps(wbuf_off_, wbuf_len_, off, len)) StartFlushLocked();
+  CFS_RETURN_IF_ERROR(WaitOverlappingLocked(off, len));
+  write_ops_++;
+  return data_->StartWrite(ino_, layout_, buf, off, len);
+}
+
+void FileImpl::FinishDirectWrite(uint64_t off, uint64_t len, const Status& st) {
+  std::lock_guard<std::mutex> g(mu_);
+  // Read-ahead fetched while the write was in flight may hold old bytes.
+  write_gen_++;
+  InvalidateReadahead(off, len);
+  if (!st.ok()) return;
+  size_ = std::max(size_, off + len);
+  dirty_ = true;
+  mtime_ns_ = NowNs();
+}
+
+Result<std::unique_ptr<IoOp>> FileImpl::StartDirectRead(char* buf, uint64_t len, uint64_t off,
+                                                        uint64_t* n) {
+  uint64_t size;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (wbuf_len_ > 0 && Overlaps(wbuf_off_, wbuf_len_, off, len)) StartFlushLocked();
+    CFS_RETURN_IF_ERROR(WaitOverlappingLocked(off, len));
+    size = size_;
+  }
+  *n = off >= size ? 0 : std::min<uint64_t>(len, size - off);
+  if (*n == 0) return std::unique_ptr<IoOp>(std::make_unique<DoneOp>());
+  return data_->StartRead(ino_, layout_, buf, off, *n);
+}
+
+uint64_t FileImpl::ReserveAppend(uint64_t len) {
+  std::lock_guard<std::mutex> g(mu_);
+  uint64_t off = size_;
+  size_ += len;
+  dirty_ = true;
+  mtime_ns_ = NowNs();
+  return off;
+}
+
 Status FileImpl::FlushData() {
   std::lock_guard<std::mutex> g(mu_);
   StartFlushLocked();

@@ -46,6 +46,12 @@ class FileImpl : public File {
   Status Fsync() override;
   uint64_t size() const override;
   Status Truncate(uint64_t size) override;
+  Result<std::unique_ptr<IoOp>> StartDirectWrite(const char* buf, uint64_t len,
+                                                 uint64_t off) override;
+  void FinishDirectWrite(uint64_t off, uint64_t len, const Status& st) override;
+  Result<std::unique_ptr<IoOp>> StartDirectRead(char* buf, uint64_t len, uint64_t off,
+                                                uint64_t* n) override;
+  uint64_t ReserveAppend(uint64_t len) override;
 
   // Client-internal.
   // Pushes out buffered writes and waits for them (no size report).

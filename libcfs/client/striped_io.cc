@@ -100,15 +100,6 @@ class StripedOp : public IoOp {
   Status result_, last_;
 };
 
-class DoneOp : public IoOp {
- public:
-  explicit DoneOp(Status st) : st_(std::move(st)) {}
-  Status Wait() override { return st_; }
-
- private:
-  Status st_;
-};
-
 class TaskOp : public IoOp {
  public:
   explicit TaskOp(std::future<Status> f) : f_(std::move(f)) {}
