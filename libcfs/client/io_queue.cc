@@ -83,12 +83,19 @@ void IoQueue::Submit(std::vector<Request> reqs) {
     while (i < window_end) {
       std::vector<Request> members;
       members.push_back(std::move(reqs[i++]));
-      Request& first = members.front();
-      if (first.op == Op::kWrite) {
-        uint64_t len = first.len;
-        while (i < window_end && reqs[i].op == Op::kWrite && reqs[i].file == first.file &&
-               reqs[i].off == first.off + len && reqs[i].buf == first.buf + len &&
-               len + reqs[i].len <= kMaxMerged) {
+      if (members.front().op == Op::kWrite) {
+        // (Copies: members grows, so no reference into it.)
+        const std::shared_ptr<File> file = members.front().file;
+        const uint64_t off = members.front().off;
+        const char* const buf = members.front().buf;
+        // Groups end at stripe boundaries: each becomes whole stripes written
+        // in parallel with the next group, not one long serial call.
+        const Layout& l = file->layout();
+        const uint64_t stripe = static_cast<uint64_t>(l.unit) * l.k;
+        uint64_t len = members.front().len;
+        while (i < window_end && (stripe == 0 || (off + len) % stripe != 0) &&
+               reqs[i].op == Op::kWrite && reqs[i].file == file && reqs[i].off == off + len &&
+               reqs[i].buf == buf + len && len + reqs[i].len <= kMaxMerged) {
           len += reqs[i].len;
           members.push_back(std::move(reqs[i++]));
         }
