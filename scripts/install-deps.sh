@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything CFS needs to build, run and test on a fresh Debian 12 machine.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds fio, bindfs and GlusterFS for benchmarks)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds bindfs, GlusterFS and iperf3 for benchmarks)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(
@@ -10,9 +10,10 @@ PKGS=(
   nlohmann-json3-dev libboost-dev libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   python3 procps psmisc iproute2 util-linux attr
+  fio dpkg-dev
 )
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(fio bindfs glusterfs-server glusterfs-client iperf3)
+  PKGS+=(bindfs glusterfs-server glusterfs-client iperf3)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -25,6 +26,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all packages present"
+fi
+# The fio engine (-DCFS_FIO_ENGINE=ON) is built against the installed fio's
+# Debian source (scripts/fetch-fio-source.sh runs apt-get source): a deb-src
+# entry for bookworm, and an index that has it.
+DEB_SRC=/etc/apt/sources.list.d/cfs-deb-src.sources
+DEB_SRC_TEXT="Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+if [ "$(cat "$DEB_SRC" 2>/dev/null)" != "$DEB_SRC_TEXT" ]; then
+  echo "install-deps: adding $DEB_SRC"
+  printf '%s\n' "$DEB_SRC_TEXT" | $SUDO tee "$DEB_SRC" >/dev/null
+  $SUDO apt-get update -qq
+elif ! apt-cache showsrc fio 2>/dev/null | grep -q '^Package: fio$'; then
+  $SUDO apt-get update -qq
 fi
 # FUSE: allow_other for non-root mounts and the cfs mount helper need this.
 if [ -f /etc/fuse.conf ] && ! grep -q '^user_allow_other' /etc/fuse.conf; then
