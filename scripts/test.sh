@@ -18,7 +18,7 @@ fi
 command -v fusermount3 >/dev/null || echo "test.sh: warning: fusermount3 not found" >&2
 
 rm -rf "$root/build"
-cmake -S "$root" -B "$root/build" -G Ninja -DCFS_WERROR=ON
+cmake -S "$root" -B "$root/build" -G Ninja -DCFS_WERROR=ON -DCFS_FIO_ENGINE=ON
 ninja -C "$root/build"
 
 cd "$root/build"
