@@ -111,6 +111,13 @@ int cfs_fio_parse_hint(const struct cfs_fio_options* o, cfs_layout* hint) {
       log_err("cfs: cfs_stripe=%s: want K+M, e.g. 4+2\n", o->stripe);
       return -EINVAL;
     }
+    if (m == 0) {
+      /* cfs_layout reads 0 as "inherit": a per-file hint cannot ask for m=0. */
+      log_err("cfs: cfs_stripe=%s: a file's layout hint cannot ask for no parity (m=0 means "
+              "\"inherit\"); give the directory a K+0 default (cfs setstripe --count K --parity 0)\n",
+              o->stripe);
+      return -EINVAL;
+    }
     hint->k = k;
     hint->m = m;
   }
@@ -137,9 +144,7 @@ int cfs_fio_connect(struct thread_data* td, cfs_ctx** out) {
   return rc;
 }
 
-/* Checks that this fio is the one the engine was compiled against: same
- * version, and the fields the engine reads sit where it expects them. */
-static int check_fio(struct thread_data* td) {
+int cfs_fio_check(struct thread_data* td) {
   if (strcmp(fio_version_string, FIO_VERSION) != 0) {
     log_err("cfs: libcfs_fio.so was built against %s but is loaded by %s; rebuild it against "
             "this fio's source (cmake -DCFS_FIO_ENGINE=ON, docs/fio-engine.md)\n",
@@ -169,7 +174,7 @@ static int cfs_fio_init(struct thread_data* td) {
   char err[PATH_MAX + 128];
   int rc;
 
-  if (check_fio(td)) return 1;
+  if (cfs_fio_check(td)) return 1;
   o = td->eo;
   if (o->mount && o->mount[0] && o->cluster && o->cluster[0]) {
     log_err("cfs: give cfs_mount= or cfs_cluster=, not both\n");

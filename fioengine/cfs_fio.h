@@ -49,6 +49,12 @@ struct cfs_fio_data {
 /* f->engine_pos bits. */
 #define CFS_FIO_LAID_OUT 1ULL
 
+/* Checks that this fio is the one the engine was compiled against: same
+ * version, and the fields the engine reads sit where it expects them. Called
+ * by the first hook fio runs (setup, in fio's main process) and by init.
+ * Returns 0 or -1 (message logged). */
+int cfs_fio_check(struct thread_data* td);
+
 /* The layout hint from cfs_stripe/cfs_unit; 0 or -EINVAL (message logged). */
 int cfs_fio_parse_hint(const struct cfs_fio_options* o, cfs_layout* hint);
 

@@ -183,6 +183,7 @@ int cfs_fio_setup(struct thread_data* td) {
   struct fio_file* f;
   unsigned i;
   int n = (int)td->files_index, rc;
+  if (cfs_fio_check(td)) return EINVAL;
   if (n == 0) return 0;
   struct fio_file** files = calloc((size_t)n, sizeof *files);
   int64_t* res = calloc((size_t)n, sizeof *res);
