@@ -3,10 +3,10 @@
 # and 8): sequential and random writes with verify=crc32c, read and randread
 # verify of what was written at iodepth 1 and 32, block sizes 4k..16m mixed,
 # nrfiles=8 openfiles=4, fsync, both cfs_cluster= and cfs_mount=, fio's layout
-# of a file a read job needs, and bad options. Content is checked outside the
-# engine too: a file the engine wrote is read through the FUSE mount and
-# compared word by word (and by sha256) with what fio wrote, and fio's psync
-# engine verifies the engine's crc32c blocks through the mount.
+# of a file a read job needs, layout options, and bad options. Content is
+# checked outside the engine too: a file the engine wrote is read through the
+# FUSE mount and compared word by word (and by sha256) with what fio wrote, and
+# fio's psync engine verifies the engine's crc32c blocks through the mount.
 # Usage: tests/fio/fio_engine_test.sh BUILD_DIR     (exit 0 only if all pass)
 set -uo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
@@ -236,7 +236,32 @@ verify=crc32c
 EOF
 expect_fail verify-control "verify: bad magic header"
 
-# 10. Bad options fail clearly.
+# 10. cfs_stripe/cfs_unit give the layout of the files the job creates.
+job striped <<EOF
+[striped]
+ioengine=external:$ENGINE
+cfs_cluster=$ADDR
+cfs_stripe=2+1
+cfs_unit=256k
+filename=/fiotest/striped.dat
+rw=write
+bs=1m
+iodepth=4
+size=4m
+verify=crc32c
+do_verify=1
+EOF
+if run striped $((4 * MiB)) $((4 * MiB)); then
+  layout=$("$CFS" getstripe --cluster "$ADDR" --json /fiotest/striped.dat |
+           python3 -c 'import json,sys; l=json.load(sys.stdin)["layout"]; print(l["k"], l["m"], l["unit"])')
+  if [ "$layout" = "2 1 262144" ]; then
+    echo "  layout 2+1, unit 256 KiB"; passed=$((passed + 1))
+  else
+    echo "FAIL striped: layout is \"$layout\", expected \"2 1 262144\""; failures=$((failures + 1))
+  fi
+fi
+
+# 11. Bad options fail clearly.
 job bad-cluster <<EOF
 [bad-cluster]
 ioengine=external:$ENGINE
@@ -265,6 +290,16 @@ rw=write
 size=1m
 EOF
 expect_fail bad-stripe "cfs_stripe=4x2: want K+M"
+job no-parity-hint <<EOF
+[no-parity-hint]
+ioengine=external:$ENGINE
+cfs_cluster=$ADDR
+cfs_stripe=6+0
+filename=/x
+rw=write
+size=1m
+EOF
+expect_fail no-parity-hint "cannot ask for no parity"
 
 echo "fio engine tests: $passed passed, $failures failed"
 [ $failures -eq 0 ]
