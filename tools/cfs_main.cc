@@ -10,6 +10,10 @@
 #include "common/cli_parse.h"
 #include "common/logging.h"
 
+namespace cfs::tools {
+void AddCkptCommand(CLI::App& app, Action* action);  // cmd_ckpt.cc
+}
+
 int main(int argc, char** argv) {
   using namespace cfs::tools;
   signal(SIGPIPE, SIG_IGN);
@@ -31,6 +35,7 @@ int main(int argc, char** argv) {
   AddRebuildCommand(app, &action);
   AddScrubCommand(app, &action);
   AddLocalCommand(app, &action);
+  AddCkptCommand(app, &action);
   // CLI11 would only say "a subcommand is required" for a misspelt command.
   for (int i = 1, depth = 0; i < argc && depth < 2; i++, depth++) {
     std::string a = argv[i];
