@@ -111,13 +111,6 @@ int cfs_fio_parse_hint(const struct cfs_fio_options* o, cfs_layout* hint) {
       log_err("cfs: cfs_stripe=%s: want K+M, e.g. 4+2\n", o->stripe);
       return -EINVAL;
     }
-    if (m == 0) {
-      /* cfs_layout reads 0 as "inherit": a per-file hint cannot ask for m=0. */
-      log_err("cfs: cfs_stripe=%s: a file's layout hint cannot ask for no parity (m=0 means "
-              "\"inherit\"); give the directory a K+0 default (cfs setstripe --count K --parity 0)\n",
-              o->stripe);
-      return -EINVAL;
-    }
     hint->k = k;
     hint->m = m;
   }

@@ -37,9 +37,9 @@ Result<pb::Layout> Placement::Choose(const pb::Layout& hint, const pb::Layout* d
   auto pick = [&](uint32_t h, uint32_t d, uint32_t def) { return h ? h : (d ? d : def); };
   uint32_t unit = pick(hint.unit(), dir ? dir->unit() : 0, unit_);
   uint32_t k = pick(hint.k(), dir ? dir->k() : 0, k_);
-  // A directory layout that names k names m too: 6+0 under a 4+2 default is
-  // "no parity", not "inherit the default's parity".
-  uint32_t m = hint.m() ? hint.m() : (dir && dir->k() ? dir->m() : m_);
+  // A layout (hint or directory's) that names k names m too: 6+0 under a
+  // 4+2 default is "no parity", not "inherit the default's parity".
+  uint32_t m = hint.k() || hint.m() ? hint.m() : (dir && dir->k() ? dir->m() : m_);
   if (k == 0) {
     // "All up targets": leave room for the parity units.
     uint32_t n = static_cast<uint32_t>(up.size());

@@ -217,6 +217,13 @@ Status FileChunkStore::SyncDirs(uint64_t ino) const {
   return FsyncPath(objects_dir_);
 }
 
+size_t FileChunkStore::unsynced_dirs() const {
+  std::lock_guard<std::mutex> g(mu_);
+  size_t n = unsynced_dirs_.size();
+  for (const auto& [k, e] : cache_) n += e.obj->dir_dirty ? 1 : 0;
+  return n;
+}
+
 size_t FileChunkStore::open_objects() const {
   std::lock_guard<std::mutex> g(mu_);
   return cache_.size();
@@ -266,9 +273,9 @@ Result<std::shared_ptr<FileChunkStore::Object>> FileChunkStore::Get(Key key, boo
   std::string csum = ChecksumPath(ino, key.slot);
   obj->csum_fd = ::open(csum.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (obj->csum_fd < 0) return IoError(errno, "opening checksum file " + csum);
-  obj->dir_dirty = created;
-
   std::lock_guard<std::mutex> g(mu_);
+  // An object evicted before its creation was synced hands the duty on.
+  obj->dir_dirty = unsynced_dirs_.erase(key) > 0 || created;
   lru_.push_front(key);
   cache_[key] = CacheEntry{obj, lru_.begin()};
   EvictLocked();
@@ -282,6 +289,10 @@ void FileChunkStore::EvictLocked() {
     --it;
     auto c = cache_.find(*it);
     if (c->second.obj.use_count() == 1) {
+      // Closing the fds keeps the data in the page cache (a later fdatasync
+      // of a new fd flushes it), but the "directory not synced" flag lives
+      // in the object: keep it, or FSYNC_OBJECT would skip the directories.
+      if (c->second.obj->dir_dirty) unsynced_dirs_.insert(*it);
       cache_.erase(c);
       it = lru_.erase(it);
     }
@@ -290,6 +301,7 @@ void FileChunkStore::EvictLocked() {
 
 void FileChunkStore::Forget(Key key, const Object* obj) {
   std::lock_guard<std::mutex> g(mu_);
+  unsynced_dirs_.erase(key);
   auto it = cache_.find(key);
   if (it == cache_.end() || it->second.obj.get() != obj) return;
   lru_.erase(it->second.lru);

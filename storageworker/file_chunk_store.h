@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "chunk_store.h"
 
@@ -61,6 +62,8 @@ class FileChunkStore : public ChunkStore {
   // fsync of the shard directory and of objects/ (after creating files in it).
   Status SyncDirs(uint64_t ino) const;
   size_t open_objects() const;
+  // Objects created whose directory entries are not yet synced (tests).
+  size_t unsynced_dirs() const;
   // Counts checksum mismatches found by reads (for metrics).
   uint64_t checksum_errors() const { return checksum_errors_.load(); }
 
@@ -96,6 +99,8 @@ class FileChunkStore : public ChunkStore {
   mutable std::mutex mu_;  // guards cache_ and lru_
   std::unordered_map<Key, CacheEntry, KeyHash> cache_;
   std::list<Key> lru_;  // front = most recently used
+  // Objects evicted while created-but-directory-not-synced (guarded by mu_).
+  std::unordered_set<Key, KeyHash> unsynced_dirs_;
   std::mutex open_mu_;       // serializes cache misses (open vs delete races)
   std::atomic<uint64_t> checksum_errors_{0};
 };

@@ -68,7 +68,8 @@ typedef struct cfs_ctx cfs_ctx;
 
 /* A file's striping: unit bytes (power of two, 64 KiB..64 MiB), k data units
  * and m parity units per stripe. Zero fields mean "inherit from the directory
- * or the cluster default". */
+ * or the cluster default", except that a layout naming k names m too:
+ * {unit, 6, 0} is 6 data units without parity even under a 4+2 default. */
 typedef struct cfs_layout {
   uint32_t unit;
   uint32_t k;

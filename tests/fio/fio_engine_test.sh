@@ -295,11 +295,24 @@ job no-parity-hint <<EOF
 ioengine=external:$ENGINE
 cfs_cluster=$ADDR
 cfs_stripe=6+0
-filename=/x
+filename=/fiotest/plain.dat
 rw=write
-size=1m
+bs=1m
+iodepth=4
+size=4m
+verify=crc32c
+do_verify=1
 EOF
-expect_fail no-parity-hint "cannot ask for no parity"
+# A hint that names K names M too: 6+0 under the cluster's 4+2 default.
+if run no-parity-hint $((4 * MiB)) $((4 * MiB)); then
+  layout=$("$CFS" getstripe --cluster "$ADDR" --json /fiotest/plain.dat |
+           python3 -c 'import json,sys; l=json.load(sys.stdin)["layout"]; print(l["k"], l["m"])')
+  if [ "$layout" = "6 0" ]; then
+    echo "  layout 6+0"; passed=$((passed + 1))
+  else
+    echo "FAIL no-parity-hint: layout is \"$layout\", expected \"6 0\""; failures=$((failures + 1))
+  fi
+fi
 
 echo "fio engine tests: $passed passed, $failures failed"
 [ $failures -eq 0 ]

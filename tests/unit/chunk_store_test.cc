@@ -275,6 +275,19 @@ TEST_F(ChunkStoreTest, ManyObjectsBeyondFdCache) {
   }
 }
 
+// An object created and evicted from the fd cache before anyone fsynced it
+// still owes a sync of its directories: FSYNC_OBJECT after a reopen pays it.
+TEST_F(ChunkStoreTest, EvictedNewObjectsStillSyncTheirDirectories) {
+  auto s = FileChunkStore::Open(dir_.path(), FileChunkStoreOptions{.max_open_objects = 2});
+  ASSERT_TRUE(s.ok());
+  auto& st = **s;
+  for (uint64_t ino = 200; ino < 210; ino++) ASSERT_TRUE(st.Write(ino, 0, Pattern(10, ino)).ok());
+  EXPECT_LE(st.open_objects(), 2u);
+  EXPECT_EQ(st.unsynced_dirs(), 10u) << "evicted objects forgot their pending directory sync";
+  for (uint64_t ino = 200; ino < 210; ino++) ASSERT_TRUE(st.Fsync(ino).ok());
+  EXPECT_EQ(st.unsynced_dirs(), 0u);
+}
+
 TEST(ChunkStoreOpen, ClearErrors) {
   auto s = FileChunkStore::Open("/nonexistent/cfs-target");
   EXPECT_EQ(s.status().err(), ENOENT);
