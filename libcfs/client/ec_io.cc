@@ -23,6 +23,9 @@ std::atomic<uint64_t>& EcCounter(const char* what) {
                                 "Erasure-coded data path events (degraded reads/writes, conflicts, repairs)");
 }
 
+// Attempts of a stripe read that races writers before it reports EIO.
+constexpr int kStripeReadRetries = 8;
+
 void Backoff(int attempt) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   int cap = std::min(2 << std::min(attempt, 6), 100);
@@ -464,8 +467,15 @@ Status EcIo::Read(uint64_t ino, const Layout& l, char* buf, uint64_t off, uint64
     }
     pb::UnitVersion cv;
     if (!ConsistentVersion(sr.view, k, &cv)) {
-      FetchStates(calls_, ino, l, {&sr.view});
-      if (!ConsistentVersion(sr.view, k, &cv))
+      // Writers in flight on this stripe can leave no version on k units for
+      // a moment: look again a few times before calling it unreadable.
+      bool found = false;
+      for (int attempt = 0; !found && attempt < kStripeReadRetries; attempt++) {
+        if (attempt > 0) Backoff(attempt);
+        FetchStates(calls_, ino, l, {&sr.view});
+        found = ConsistentVersion(sr.view, k, &cv);
+      }
+      if (!found)
         return Status::IOError("stripe " + std::to_string(s) + " of ino " + std::to_string(ino) +
                                ": fewer than k=" + std::to_string(k) + " units readable");
     }
@@ -486,14 +496,18 @@ Status EcIo::Read(uint64_t ino, const Layout& l, char* buf, uint64_t off, uint64
       ReadReport rep;
       Status rs = ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
                               {buf + (e.file_offset - off)}, corrupt, &rep, static_cast<uint32_t>(s), &known);
-      if (!rs.ok()) {
-        // The first round's view may be too thin: look at every unit and try once more.
+      // The first round's view may be too thin, and writers in flight move the
+      // stripe on while it is read (the slot that held cv is reused): look at
+      // every unit again and read at the version they hold now.
+      for (int attempt = 0; !rs.ok() && attempt < kStripeReadRetries; attempt++) {
+        if (attempt > 0) Backoff(attempt);
         FetchStates(calls_, ino, l, {&sr.view});
-        if (!ConsistentVersion(sr.view, k, &cv)) return rs;
+        if (!ConsistentVersion(sr.view, k, &cv)) continue;
         rep = ReadReport{};
-        CFS_RETURN_IF_ERROR(ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
-                                        {buf + (e.file_offset - off)}, corrupt, &rep, static_cast<uint32_t>(s)));
+        rs = ReadUnitsAt(calls_, *codec, ino, l, sr.view, cv, a, a + e.length, {e.unit_index},
+                         {buf + (e.file_offset - off)}, corrupt, &rep, static_cast<uint32_t>(s));
       }
+      CFS_RETURN_IF_ERROR(rs);
       for (uint32_t j : rep.corrupt) corrupt.insert(j);
       for (uint32_t j : corrupt)
         if (j == e.unit_index || rep.corrupt.count(j)) {
