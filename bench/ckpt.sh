@@ -125,7 +125,9 @@ if has fio; then
     mkdir -p "$MNT/fio"
     for r in $(seq 1 "$REPEAT"); do
       for bs in 1m 16m; do
-        for job in cfs-nton-8jobs-$bs psync-nton-8jobs-$bs; do
+        jobs="cfs-nton-8jobs-$bs psync-nton-8jobs-$bs"
+        [ $bs = 1m ] && jobs="$jobs cfs-nton-8jobs-1m-u256k"
+        for job in $jobs; do
           name=fio-$job-r$r
           sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
           f0=$(cpu_of "$FUSE_PID")

@@ -58,9 +58,10 @@ for pat in ("nn", "n1"):
               f"{fmt(cs, 2)} | {fmt(cf, 2)} |")
 
 fio_rows = []
-for bs in ("1m", "16m"):
+for bs in ("1m", "1m-u256k", "16m"):
     row = {}
-    for job in (f"cfs-nton-8jobs-{bs}", f"psync-nton-8jobs-{bs}"):
+    jobs = (f"cfs-nton-8jobs-{bs}", f"psync-nton-8jobs-{bs.split('-')[0]}")
+    for job in jobs:
         vals, cpus = [], []
         for p in sorted(glob.glob(os.path.join(raw, f"fio-{job}-r*.json"))):
             if p.endswith(".fuse.json"):
@@ -86,7 +87,8 @@ for bs, row in fio_rows:
     e, p = row.get("cfs", (None, None)), row.get("psync", (None, None))
     r = f"{e[0] / p[0]:.2f}x" if e[0] and p[0] else "-"
     f = lambda x, n=0: "-" if x is None else f"{x:.{n}f}"
-    print(f"| {bs.upper()} | {f(e[0])} | {f(p[0])} | {r} | {f(e[1], 2)} | {f(p[1], 2)} |")
+    label = bs.upper().replace("-U256K", " (engine files 4+2 x 256 KiB units)")
+    print(f"| {label} | {f(e[0])} | {f(p[0])} | {r} | {f(e[1], 2)} | {f(p[1], 2)} |")
 
 print("\n## Targets (issue 4)\n")
 for bs in (1, 16):
