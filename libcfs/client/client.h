@@ -66,7 +66,7 @@ class File {
   // Buffered writes that overlap the range go out first, so earlier writes
   // stay ordered before it. The memory must stay valid until the op's Wait()
   // returned; then call FinishDirectWrite with its status.
-  virtual Result<std::unique_ptr<IoOp>> StartDirectWrite(const char* buf, uint64_t len,
+  virtual Result<std::unique_ptr<IoOp>> StartDirectWrite(const WriteSource& src, uint64_t len,
                                                          uint64_t off) = 0;
   virtual void FinishDirectWrite(uint64_t off, uint64_t len, const Status& st) = 0;
   // Reads clip to the size this client knows; *n is the count the op fills.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -38,7 +39,7 @@ void Backoff(int attempt) {
 struct EcIo::StripeWrite {
   uint64_t stripe = 0;
   uint64_t lo = 0, hi = 0;  // file byte range inside the stripe
-  const char* src = nullptr;  // the caller's bytes for [lo, hi)
+  const WriteSource* src = nullptr;  // the caller's bytes
   bool full = false;
   bool done = false;
   StripeView view;
@@ -72,17 +73,31 @@ void EcIo::ReportDegraded(uint64_t ino, const std::set<uint32_t>& target_ids) {
   if (!st.ok()) LOG_WARN("could not report degraded writes of ino {}: {}", ino, st.ToString());
 }
 
-Status EcIo::Write(uint64_t ino, const Layout& l, const char* buf, uint64_t off, uint64_t len) {
+Status EcIo::Write(uint64_t ino, const Layout& l, const WriteSource& given, uint64_t off,
+                   uint64_t len) {
   if (len == 0) return Status::OK();
   CFS_ASSIGN_OR_RETURN(auto codec, ec::GetCodec(l.k, l.m));
   const uint64_t sb = l.stripe_bytes();
+  // Units must not straddle pieces (encoding and deltas take one pointer per
+  // unit); a source that breaks elsewhere is copied into one buffer first.
+  const WriteSource* source = &given;
+  std::unique_ptr<char[]> flat;
+  std::optional<WriteSource> flat_src;
+  for (size_t i = 1; i < given.pieces().size(); i++) {
+    if (given.pieces()[i].off % l.unit == 0) continue;
+    flat.reset(new char[len]);
+    for (const auto& p : given.pieces()) std::memcpy(flat.get() + (p.off - off), p.buf, p.len);
+    flat_src.emplace(flat.get(), off, len);
+    source = &*flat_src;
+    break;
+  }
   std::vector<StripeWrite> sw;
   for (uint64_t pos = off; pos < off + len;) {
     StripeWrite w;
     w.stripe = pos / sb;
     w.lo = pos;
     w.hi = std::min(off + len, (w.stripe + 1) * sb);
-    w.src = buf + (pos - off);
+    w.src = source;
     w.full = w.lo == w.stripe * sb && w.hi == (w.stripe + 1) * sb;
     w.view = DescribeStripe(l, w.stripe);
     sw.push_back(std::move(w));
@@ -238,7 +253,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       if (s.full) {
         std::vector<const uint8_t*> data(k);
         std::vector<uint8_t*> parity(m);
-        for (uint32_t j = 0; j < k; j++) data[j] = reinterpret_cast<const uint8_t*>(s.src + uint64_t(j) * unit);
+        for (uint32_t j = 0; j < k; j++) data[j] = reinterpret_cast<const uint8_t*>(s.src->At(s0 + uint64_t(j) * unit));
         for (uint32_t i2 = 0; i2 < m; i2++) {
           p.bufs.emplace_back(new uint8_t[unit]);
           parity[i2] = p.bufs.back().get();
@@ -266,7 +281,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
         uint64_t ustart = s0 + uint64_t(j) * unit;
         uint64_t end = std::min<uint64_t>(s.hi, ustart + unit);
         changes.push_back({j, static_cast<uint32_t>(pos - ustart), static_cast<uint32_t>(end - ustart),
-                           s.src + (pos - s.lo)});
+                           s.src->At(pos)});
         pos = end;
       }
       uint32_t hlo = unit, hhi = 0;

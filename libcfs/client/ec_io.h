@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "client/data_path.h"
 #include "client/ec_stripe.h"
 #include "client/meta_client.h"
 
@@ -22,7 +23,10 @@ class EcIo {
   EcIo(rpc::ChannelPool* pool, ClusterMapCache* map, MetaClient* meta,
        std::chrono::milliseconds failure_timeout);
 
-  Status Write(uint64_t ino, const Layout& l, const char* buf, uint64_t off, uint64_t len);
+  Status Write(uint64_t ino, const Layout& l, const char* buf, uint64_t off, uint64_t len) {
+    return Write(ino, l, WriteSource(buf, off, len), off, len);
+  }
+  Status Write(uint64_t ino, const Layout& l, const WriteSource& src, uint64_t off, uint64_t len);
   Status Read(uint64_t ino, const Layout& l, char* buf, uint64_t off, uint64_t len);
   // FSYNC_OBJECT / DELETE_OBJECT on every target; up to m may fail (down).
   Status AllTargets(pb::Method method, uint64_t ino, const Layout& l);

@@ -192,7 +192,7 @@ Result<size_t> FileImpl::Write(const void* vbuf, size_t len, uint64_t off) {
   return len;
 }
 
-Result<std::unique_ptr<IoOp>> FileImpl::StartDirectWrite(const char* buf, uint64_t len,
+Result<std::unique_ptr<IoOp>> FileImpl::StartDirectWrite(const WriteSource& src, uint64_t len,
                                                          uint64_t off) {
   if (off + len < off) return Status::Invalid("write range overflows");
   std::lock_guard<std::mutex> g(mu_);
@@ -202,7 +202,7 @@ Result<std::unique_ptr<IoOp>> FileImpl::StartDirectWrite(const char* buf, uint64
   if (wbuf_len_ > 0 && Overlaps(wbuf_off_, wbuf_len_, off, len)) StartFlushLocked();
   CFS_RETURN_IF_ERROR(WaitOverlappingLocked(off, len));
   write_ops_++;
-  return data_->StartWrite(ino_, layout_, buf, off, len);
+  return data_->StartWriteV(ino_, layout_, src, off, len);
 }
 
 void FileImpl::FinishDirectWrite(uint64_t off, uint64_t len, const Status& st) {

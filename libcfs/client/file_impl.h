@@ -46,7 +46,7 @@ class FileImpl : public File {
   Status Fsync() override;
   uint64_t size() const override;
   Status Truncate(uint64_t size) override;
-  Result<std::unique_ptr<IoOp>> StartDirectWrite(const char* buf, uint64_t len,
+  Result<std::unique_ptr<IoOp>> StartDirectWrite(const WriteSource& src, uint64_t len,
                                                  uint64_t off) override;
   void FinishDirectWrite(uint64_t off, uint64_t len, const Status& st) override;
   Result<std::unique_ptr<IoOp>> StartDirectRead(char* buf, uint64_t len, uint64_t off,

@@ -78,7 +78,7 @@ void IoQueue::Submit(std::vector<Request> reqs) {
   size_t i = 0;
   while (i < reqs.size()) {
     // Up to batch_ requests form one window; inside it, a write absorbs the
-    // writes that continue it in the file and in memory.
+    // writes that continue it in the file (and in memory, except at unit starts).
     size_t window_end = std::min(reqs.size(), i + static_cast<size_t>(batch_));
     while (i < window_end) {
       std::vector<Request> members;
@@ -87,15 +87,19 @@ void IoQueue::Submit(std::vector<Request> reqs) {
         // (Copies: members grows, so no reference into it.)
         const std::shared_ptr<File> file = members.front().file;
         const uint64_t off = members.front().off;
-        const char* const buf = members.front().buf;
+        const char* mem_end = members.front().buf + members.front().len;
         // Groups end at stripe boundaries: each becomes whole stripes written
         // in parallel with the next group, not one long serial call.
         const Layout& l = file->layout();
         const uint64_t stripe = static_cast<uint64_t>(l.unit) * l.k;
         uint64_t len = members.front().len;
+        // Memory may jump only where a stripe unit starts: every unit's bytes
+        // then lie in one piece (fio's io_u buffers are not adjacent).
         while (i < window_end && (stripe == 0 || (off + len) % stripe != 0) &&
                reqs[i].op == Op::kWrite && reqs[i].file == file && reqs[i].off == off + len &&
-               reqs[i].buf == buf + len && len + reqs[i].len <= kMaxMerged) {
+               (reqs[i].buf == mem_end || (l.unit > 0 && (off + len) % l.unit == 0)) &&
+               len + reqs[i].len <= kMaxMerged) {
+          mem_end = reqs[i].buf + reqs[i].len;
           len += reqs[i].len;
           members.push_back(std::move(reqs[i++]));
         }
@@ -114,9 +118,18 @@ void IoQueue::StartGroup(std::vector<Request> members) {
   for (const auto& m : members) g->len += m.len;
   Result<std::unique_ptr<IoOp>> io = Status::OK();
   switch (g->op) {
-    case Op::kWrite:
-      io = g->file->StartDirectWrite(first.buf, g->len, g->off);
+    case Op::kWrite: {
+      // The members' memory, adjacent requests joined into one piece.
+      std::vector<WriteSource::Piece> pieces;
+      for (const auto& m : members) {
+        if (!pieces.empty() && pieces.back().buf + pieces.back().len == m.buf)
+          pieces.back().len += m.len;
+        else
+          pieces.push_back({m.off, m.buf, m.len});
+      }
+      io = g->file->StartDirectWrite(WriteSource(std::move(pieces)), g->len, g->off);
       break;
+    }
     case Op::kRead:
       io = g->file->StartDirectRead(first.buf, g->len, g->off, &g->read_n);
       break;

@@ -157,12 +157,26 @@ TaskPool& StripedIo::Tasks() {
 
 std::unique_ptr<IoOp> StripedIo::StartWrite(uint64_t ino, const Layout& l, const char* buf,
                                             uint64_t off, uint64_t len) {
+  return StartWriteV(ino, l, WriteSource(buf, off, len), off, len);
+}
+
+std::unique_ptr<IoOp> StripedIo::StartWriteV(uint64_t ino, const Layout& l, const WriteSource& src,
+                                             uint64_t off, uint64_t len) {
   if (auto bad = CheckLayout(l)) return bad;
   if (l.m > 0) {
     BytesCounter("write") += len;
     return std::make_unique<TaskOp>(
-        Tasks().Submit([this, ino, l, buf, off, len] { return ec_->Write(ino, l, buf, off, len); }));
+        Tasks().Submit([this, ino, l, src, off, len] { return ec_->Write(ino, l, src, off, len); }));
   }
+  // The extent's bytes, gathered from as many pieces as they span.
+  auto gather = [&src](std::vector<rpc::ConstBuf>* out, uint64_t pos, uint64_t n) {
+    while (n > 0) {
+      uint64_t run = std::min(n, src.ContiguousFrom(pos));
+      out->push_back({src.At(pos), run});
+      pos += run;
+      n -= run;
+    }
+  };
   auto op = std::make_unique<StripedOp>(pool_, map_, ino);
   auto extents = MapRange(l, off, len);
   // Consecutive units of one target are adjacent in its object when the
@@ -170,19 +184,18 @@ std::unique_ptr<IoOp> StripedIo::StartWrite(uint64_t ino, const Layout& l, const
   std::map<uint32_t, size_t> last_of_target;
   op->pieces.reserve(extents.size());
   for (const auto& e : extents) {
-    const char* src = buf + (e.file_offset - off);
     auto it = last_of_target.find(e.target_index);
     if (it != last_of_target.end()) {
       Piece& p = op->pieces[it->second];
       auto* u = static_cast<pb::UnitIo*>(p.req.get());
       if (u->offset() + u->length() == e.local_offset && u->length() + e.length <= kMaxMergedWrite) {
         u->set_length(u->length() + e.length);
-        p.spec.bulk_out.push_back({src, e.length});
+        gather(&p.spec.bulk_out, e.file_offset, e.length);
         continue;
       }
     }
     Piece p = UnitPiece(pb::WRITE_UNIT, ino, l, e, timeout_);
-    p.spec.bulk_out.push_back({src, e.length});
+    gather(&p.spec.bulk_out, e.file_offset, e.length);
     last_of_target[e.target_index] = op->pieces.size();
     op->pieces.push_back(std::move(p));
   }

@@ -28,6 +28,8 @@ class StripedIo : public DataPath {
 
   std::unique_ptr<IoOp> StartWrite(uint64_t ino, const Layout& l, const char* buf, uint64_t off,
                                    uint64_t len) override;
+  std::unique_ptr<IoOp> StartWriteV(uint64_t ino, const Layout& l, const WriteSource& src,
+                                    uint64_t off, uint64_t len) override;
   std::unique_ptr<IoOp> StartRead(uint64_t ino, const Layout& l, char* buf, uint64_t off,
                                   uint64_t len) override;
   Status AllTargets(pb::Method method, uint64_t ino, const Layout& l,
