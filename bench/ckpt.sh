@@ -131,11 +131,17 @@ if has fio; then
           name=fio-$job-r$r
           sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
           f0=$(cpu_of "$FUSE_PID")
-          CFS_FIO=$ENGINE BENCH_DIR=$MNT/fio MAX_RUNTIME=300 CKPT_SIZE=$SIZE \
-            fio --output-format=json --output="$OUT/raw/$name.json" "$HERE/fio/$job.fio" >"$OUT/log/$name.log" 2>&1 \
-            || log "$name FAILED: $(tail -2 "$OUT/log/$name.log")"
+          # fio's CPU: user+system of fio and all its job processes (getrusage
+          # of the children of a wrapper), not fio's group-reported percentages.
+          fio_cpu=$(CFS_FIO=$ENGINE BENCH_DIR=$MNT/fio MAX_RUNTIME=300 CKPT_SIZE=$SIZE python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(round(r.ru_utime + r.ru_stime, 3) if rc == 0 else -1)' \
+            fio --output-format=json --output="$OUT/raw/$name.json" "$HERE/fio/$job.fio" 2>"$OUT/log/$name.log")
+          [ "$fio_cpu" = "-1" ] && log "$name FAILED: $(tail -2 "$OUT/log/$name.log")"
           f1=$(cpu_of "$FUSE_PID")
-          echo "{\"fuse_daemon_cpu_s\": $(python3 -c "print(round($f1-$f0,3))")}" >"$OUT/raw/$name.fuse.json"
+          echo "{\"fuse_daemon_cpu_s\": $(python3 -c "print(round($f1-$f0,3))"), \"fio_cpu_s\": $fio_cpu}" >"$OUT/raw/$name.fuse.json"
           log "$name done"
           rm -rf "$MNT/fio"/*
         done

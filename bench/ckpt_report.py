@@ -73,7 +73,9 @@ for bs in ("1m", "1m-u256k", "16m"):
             bw = j["write"]["bw_bytes"] / 2**20
             gib = j["write"]["io_bytes"] / 2**30
             fuse = load(p[:-5] + ".fuse.json") or {}
-            cpu_s = (j["usr_cpu"] + j["sys_cpu"]) / 100 * j["job_runtime"] / 1000 * len(d["jobs"])
+            if fuse.get("fio_cpu_s", -1) < 0:
+                continue
+            cpu_s = fuse["fio_cpu_s"]
             vals.append(bw)
             if gib:
                 cpus.append((cpu_s + fuse.get("fuse_daemon_cpu_s", 0)) / gib)
