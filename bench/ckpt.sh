@@ -2,7 +2,8 @@
 # Checkpoint benchmarks of issue 4 (point 9), all in one run on one 6-worker
 # `cfs local` cluster (default layout 4+2, 1 MiB units) on this machine:
 #
-#   iperf3    loopback TCP bandwidth (1 stream), the physical limit of the run
+#   iperf     loopback TCP bandwidth (iperf3, 1 stream), the network limit of the
+#             run, and a 2 GiB dd into the page cache (CPU s/GiB of a local write)
 #   ckpt      cfs-ckpt-bench: 8 writer processes, N-to-N and N-to-1, 1 MiB and
 #             16 MiB requests, through libcfs async (cfs_ioq, depth 16),
 #             libcfs sync (cfs_pwrite) and the FUSE mount (pwrite); each run
@@ -81,6 +82,16 @@ if has iperf; then
   iperf3 -s -p 5399 -1 >/dev/null 2>&1 &
   sleep 0.5
   iperf3 -c 127.0.0.1 -p 5399 -t 10 -J >"$OUT/raw/iperf3.json" 2>"$OUT/log/iperf3.err" || log "iperf3 failed"
+fi
+
+if has iperf; then
+  # The other physical limit: writing into the page cache of a local file, which
+  # every S-worker does with every byte it stores (CPU seconds per GiB).
+  log "dd into the page cache"
+  sync
+  /usr/bin/time -f '{"elapsed_s": %e, "sys_s": %S, "user_s": %U}' -o "$OUT/raw/pagecache-dd.json" \
+    dd if=/dev/zero of="$WORK/pagecache-test" bs=1M count=2048 2>"$OUT/log/dd.log" || log "dd failed"
+  rm -f "$WORK/pagecache-test"
 fi
 
 if has ckpt; then

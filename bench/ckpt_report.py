@@ -44,6 +44,11 @@ print("# Checkpoint write benchmarks\n")
 if iperf_mib:
     print(f"iperf3 loopback TCP (1 stream): **{iperf_mib:.0f} MiB/s**; divided by the "
           f"write amplification of 4+2 ({(K + M) / K:.2f}): {iperf_mib * K / (K + M):.0f} MiB/s.\n")
+dd = load(os.path.join(raw, "pagecache-dd.json"))
+if dd and dd.get("elapsed_s"):
+    cpu = dd["sys_s"] + dd["user_s"]
+    print(f"Local page-cache write (dd, 2 GiB): {2048 / dd['elapsed_s']:.0f} MiB/s, {cpu / 2:.2f} CPU s/GiB; "
+          f"4+2 stores 1.5 GiB per GiB, so the S-workers alone need {1.5 * cpu / 2:.2f} CPU s per GiB written.\n")
 print("| pattern | request | libcfs async MiB/s | libcfs sync MiB/s | FUSE MiB/s | async / FUSE | "
       "CPU s/GiB async | sync | FUSE (writers + cfs-fuse) |")
 print("|---|---|---|---|---|---|---|---|---|")
