@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything CFS needs to build, run and test on a fresh Debian 12 machine.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds bindfs, GlusterFS and iperf3 for benchmarks)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds bindfs, GlusterFS, iperf3 and time for benchmarks)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(
@@ -13,7 +13,7 @@ PKGS=(
   fio dpkg-dev
 )
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(bindfs glusterfs-server glusterfs-client iperf3)
+  PKGS+=(bindfs glusterfs-server glusterfs-client iperf3 time)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -314,6 +314,26 @@ def _flags(flags):
     return _OPEN_MODES[f]
 
 
+class _Closable:
+    """`with` closes it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _ClosedWhenCollected(_Closable):
+    """`with` closes it, and so does garbage collection (errors ignored)."""
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class _Pinned:
     """A C pointer to a Python buffer's bytes, without copying when possible:
     bytes are passed as they are, writable buffers (bytearray, mmap, array,
@@ -348,7 +368,7 @@ class _Pinned:
 # ---------------------------------------------------------------------------
 # Context
 
-class Context:
+class Context(_ClosedWhenCollected):
     """A client of one cluster (cfs_mount). `cluster` is "HOST:PORT" of the
     M-worker (several separated by commas), the path of a cfs-fuse mount (or
     of anything inside one), or None for $CFS_CLUSTER. `options` is a dict or
@@ -379,18 +399,6 @@ class Context:
         self.cluster = cluster
 
     # -- lifetime --
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
     @property
     def closed(self):
         return self._ptr is None
@@ -589,7 +597,7 @@ class Context:
 # ---------------------------------------------------------------------------
 # File
 
-class File:
+class File(_ClosedWhenCollected):
     """An open file of a Context (cfs_open). pread/pwrite at explicit offsets,
     read/write/seek at a position of its own, like a raw binary file."""
 
@@ -599,18 +607,6 @@ class File:
 
     def __repr__(self):
         return "<cfs.File %r fh=%d%s>" % (self.path, self._fh, " closed" if self.closed else "")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def closed(self):
@@ -732,7 +728,7 @@ class File:
 # ---------------------------------------------------------------------------
 # Asynchronous I/O
 
-class Buffer:
+class Buffer(_Closable):
     """A registered buffer. .view is a writable memoryview of its bytes (no
     copy), .array the same memory as a ctypes char array, .addr its address.
     Views must not be used after close() (the memory of alloc_buffer is freed).
@@ -748,12 +744,6 @@ class Buffer:
 
     def __repr__(self):
         return "<cfs.Buffer id=%d size=%d%s>" % (self.id, self.size, " closed" if self.id < 0 else "")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def closed(self):
@@ -822,7 +812,7 @@ class Completion(collections.namedtuple("Completion", "user_data res")):
         return self.res
 
 
-class IoQueue:
+class IoQueue(_ClosedWhenCollected):
     """A submission/completion queue (cfs_ioq). submit() a list of IoRequest,
     reap() Completions; fileno() polls readable while completions wait."""
 
@@ -837,18 +827,6 @@ class IoQueue:
         self._events = (_Ioevent * depth)()
         self._inflight = []  # Buffers and Files of requests in flight: kept alive
         ctx._queues.add(self)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def closed(self):

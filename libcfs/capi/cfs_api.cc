@@ -242,34 +242,37 @@ int64_t IovTotal(const struct iovec* iov, int iovcnt) {
 
 }  // namespace
 
-CFS_EXPORT int64_t cfs_preadv(cfs_ctx* ctx, int fh, const struct iovec* iov, int iovcnt,
-                              uint64_t off) {
+namespace {
+
+// cfs_preadv/cfs_pwritev: one call of `one` (cfs_pread or cfs_pwrite) per
+// piece at consecutive offsets; stops at a short read (end of file). The
+// file's write buffer gathers written pieces into whole stripes.
+template <class Buf, class One>
+int64_t Vectored(cfs_ctx* ctx, int fh, const struct iovec* iov, int iovcnt, uint64_t off, One one) {
   int64_t total = IovTotal(iov, iovcnt);
   if (!ctx || total < 0) return total < 0 ? total : -EINVAL;
   int64_t done = 0;
   for (int i = 0; i < iovcnt; i++) {
     if (iov[i].iov_len == 0) continue;
-    int64_t n = cfs_pread(ctx, fh, iov[i].iov_base, iov[i].iov_len, off + static_cast<uint64_t>(done));
+    int64_t n = one(ctx, fh, static_cast<Buf>(iov[i].iov_base), iov[i].iov_len,
+                    off + static_cast<uint64_t>(done));
     if (n < 0) return done > 0 ? done : n;
     done += n;
-    if (static_cast<size_t>(n) < iov[i].iov_len) break;  // end of file
+    if (static_cast<size_t>(n) < iov[i].iov_len) break;
   }
   return done;
 }
 
+}  // namespace
+
+CFS_EXPORT int64_t cfs_preadv(cfs_ctx* ctx, int fh, const struct iovec* iov, int iovcnt,
+                              uint64_t off) {
+  return Vectored<void*>(ctx, fh, iov, iovcnt, off, cfs_pread);
+}
+
 CFS_EXPORT int64_t cfs_pwritev(cfs_ctx* ctx, int fh, const struct iovec* iov, int iovcnt,
                                uint64_t off) {
-  int64_t total = IovTotal(iov, iovcnt);
-  if (!ctx || total < 0) return total < 0 ? total : -EINVAL;
-  // The file's write buffer gathers the pieces into whole stripes.
-  int64_t done = 0;
-  for (int i = 0; i < iovcnt; i++) {
-    if (iov[i].iov_len == 0) continue;
-    int64_t n = cfs_pwrite(ctx, fh, iov[i].iov_base, iov[i].iov_len, off + static_cast<uint64_t>(done));
-    if (n < 0) return done > 0 ? done : n;
-    done += n;
-  }
-  return done;
+  return Vectored<const void*>(ctx, fh, iov, iovcnt, off, cfs_pwrite);
 }
 
 CFS_EXPORT int cfs_fsync(cfs_ctx* ctx, int fh) {

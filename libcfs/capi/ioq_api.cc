@@ -19,6 +19,8 @@ using cfs::client::IoQueue;
 struct cfs_ioq {
   cfs_ctx* ctx;
   std::unique_ptr<IoQueue> q;
+  // Reap's scratch space, kept between calls (a queue has one user at a time).
+  std::vector<IoQueue::Completion> reaped;
 };
 
 namespace {
@@ -110,7 +112,7 @@ CFS_EXPORT int cfs_ioq_create(cfs_ctx* ctx, const cfs_ioq_opts* opts, cfs_ioq** 
   return Guard([&]() -> int {
     auto q = IoQueue::Create(static_cast<int>(depth), static_cast<int>(batch));
     if (!q.ok()) return cfs::capi::Err(q.status());
-    *out = new cfs_ioq{ctx, std::move(*q)};
+    *out = new cfs_ioq{ctx, std::move(*q), {}};
     return 0;
   });
 }
@@ -144,7 +146,8 @@ CFS_EXPORT int cfs_ioq_reap(cfs_ioq* q, cfs_ioevent* evs, int min, int max, int 
   if (!q || max < 0 || min < 0 || (!evs && max > 0)) return -EINVAL;
   if (max == 0) return 0;
   return Guard([&]() -> int {
-    std::vector<IoQueue::Completion> c(static_cast<size_t>(max));
+    auto& c = q->reaped;
+    if (c.size() < static_cast<size_t>(max)) c.resize(static_cast<size_t>(max));
     int n = q->q->Reap(c.data(), min, max, timeout_ms);
     for (int i = 0; i < n; i++) evs[i] = {c[i].user_data, c[i].res};
     return n;

@@ -163,11 +163,11 @@ void IoQueue::WaiterLoop() {
     }
     Status st = g->start_error.ok() ? g->io->Wait() : g->start_error;
     if (g->op == Op::kWrite && g->start_error.ok()) g->file->FinishDirectWrite(g->off, g->len, st);
-    Complete(*g, st, g->read_n);
+    Complete(*g, st);
   }
 }
 
-void IoQueue::Complete(Group& g, const Status& st, uint64_t read_n) {
+void IoQueue::Complete(Group& g, const Status& st) {
   std::vector<Completion> out;
   out.reserve(g.members.size());
   for (auto& m : g.members) {
@@ -175,7 +175,7 @@ void IoQueue::Complete(Group& g, const Status& st, uint64_t read_n) {
     if (!st.ok()) {
       res = Negative(st);
     } else if (g.op == Op::kRead) {
-      res = static_cast<int64_t>(read_n);
+      res = static_cast<int64_t>(g.read_n);
     } else if (g.op == Op::kFsync) {
       res = 0;
     } else {

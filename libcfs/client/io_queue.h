@@ -61,7 +61,7 @@ class IoQueue {
   IoQueue(int depth, int batch, int efd);
   void StartGroup(std::vector<Request> members);
   void WaiterLoop();
-  void Complete(Group& g, const Status& st, uint64_t read_n);
+  void Complete(Group& g, const Status& st);
 
   const int depth_, batch_;
   const int efd_;

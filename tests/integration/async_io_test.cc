@@ -25,6 +25,30 @@ namespace {
 
 LocalCluster* cluster = nullptr;
 
+// Runs every request through q, as many at a time as it takes, and checks each
+// completion's result against want[user_data].
+void RunAll(cfs_ioq* q, std::vector<cfs_iocb> cbs, const std::map<uint64_t, int64_t>& want) {
+  size_t next = 0, done = 0;
+  std::vector<cfs_ioevent> ev(64);
+  while (done < cbs.size()) {
+    if (next < cbs.size()) {
+      int n = cfs_ioq_submit(q, &cbs[next], static_cast<int>(cbs.size() - next));
+      ASSERT_TRUE(n > 0 || n == -EAGAIN) << cfs_strerror(n);
+      if (n > 0) next += static_cast<size_t>(n);
+    }
+    int got = cfs_ioq_reap(q, ev.data(), 1, static_cast<int>(ev.size()), 60000);
+    ASSERT_GT(got, 0) << "no completion within 60 s";
+    for (int i = 0; i < got; i++) {
+      auto it = want.find(ev[i].user_data);
+      ASSERT_NE(it, want.end());
+      ASSERT_EQ(ev[i].res, it->second) << "request " << ev[i].user_data << ": "
+                                       << (ev[i].res < 0 ? cfs_strerror(static_cast<int>(ev[i].res)) : "");
+    }
+    done += static_cast<size_t>(got);
+  }
+  EXPECT_EQ(cfs_ioq_pending(q), 0);
+}
+
 class AsyncIoTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -44,30 +68,6 @@ class AsyncIoTest : public ::testing::Test {
     if (ctx_) {
       EXPECT_EQ(cfs_unmount(ctx_), 0);
     }
-  }
-
-  // Runs every request through q, at most `depth` at a time, and checks each
-  // completion's result against want[user_data].
-  void RunAll(cfs_ioq* q, std::vector<cfs_iocb> cbs, const std::map<uint64_t, int64_t>& want) {
-    size_t next = 0, done = 0;
-    std::vector<cfs_ioevent> ev(64);
-    while (done < cbs.size()) {
-      if (next < cbs.size()) {
-        int n = cfs_ioq_submit(q, &cbs[next], static_cast<int>(cbs.size() - next));
-        ASSERT_TRUE(n > 0 || n == -EAGAIN) << cfs_strerror(n);
-        if (n > 0) next += static_cast<size_t>(n);
-      }
-      int got = cfs_ioq_reap(q, ev.data(), 1, static_cast<int>(ev.size()), 60000);
-      ASSERT_GT(got, 0) << "no completion within 60 s";
-      for (int i = 0; i < got; i++) {
-        auto it = want.find(ev[i].user_data);
-        ASSERT_NE(it, want.end());
-        ASSERT_EQ(ev[i].res, it->second) << "request " << ev[i].user_data << ": "
-                                         << (ev[i].res < 0 ? cfs_strerror(static_cast<int>(ev[i].res)) : "");
-      }
-      done += static_cast<size_t>(got);
-    }
-    EXPECT_EQ(cfs_ioq_pending(q), 0);
   }
 
   cfs_ctx* ctx_ = nullptr;
@@ -109,21 +109,7 @@ void WriteReadBack(cfs_ctx* ctx, const std::string& path, const cfs_layout* hint
   }
   // Shuffled: completion order and merging must not depend on submission order.
   std::shuffle(cbs.begin() + 1, cbs.end(), std::mt19937_64(seed));
-  {
-    size_t next = 0, done = 0;
-    std::vector<cfs_ioevent> ev(64);
-    while (done < cbs.size()) {
-      if (next < cbs.size()) {
-        int n = cfs_ioq_submit(q, &cbs[next], static_cast<int>(cbs.size() - next));
-        ASSERT_TRUE(n > 0 || n == -EAGAIN) << cfs_strerror(n);
-        if (n > 0) next += static_cast<size_t>(n);
-      }
-      int got = cfs_ioq_reap(q, ev.data(), 1, 64, 60000);
-      ASSERT_GT(got, 0);
-      for (int i = 0; i < got; i++) ASSERT_EQ(ev[i].res, want[ev[i].user_data]) << ev[i].user_data;
-      done += static_cast<size_t>(got);
-    }
-  }
+  RunAll(q, cbs, want);
   cfs_iocb fs{CFS_IO_FSYNC, fh, -1, nullptr, 0, 0, 999999};
   ASSERT_EQ(cfs_ioq_submit(q, &fs, 1), 1);
   cfs_ioevent ev;
@@ -150,21 +136,7 @@ void WriteReadBack(cfs_ctx* ctx, const std::string& path, const cfs_layout* hint
     cbs[i].user_data = i;
     rwant[i] = static_cast<int64_t>(cbs[i].off == size - 100 ? 100 : cbs[i].len);
   }
-  {
-    size_t next = 0, done = 0;
-    std::vector<cfs_ioevent> evs(64);
-    while (done < cbs.size()) {
-      if (next < cbs.size()) {
-        int n = cfs_ioq_submit(q, &cbs[next], static_cast<int>(cbs.size() - next));
-        ASSERT_TRUE(n > 0 || n == -EAGAIN) << cfs_strerror(n);
-        if (n > 0) next += static_cast<size_t>(n);
-      }
-      int got = cfs_ioq_reap(q, evs.data(), 1, 64, 60000);
-      ASSERT_GT(got, 0);
-      for (int i = 0; i < got; i++) ASSERT_EQ(evs[i].res, rwant[evs[i].user_data]);
-      done += static_cast<size_t>(got);
-    }
-  }
+  RunAll(q, cbs, rwant);
   ASSERT_EQ(std::memcmp(rmem, wmem, size - 100), 0) << path << ": async read-back differs";
   EXPECT_EQ(cfs_ioq_destroy(q), 0);
   EXPECT_EQ(cfs_close(ctx, fh), 0);

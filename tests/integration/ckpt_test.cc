@@ -1,10 +1,9 @@
 // Checkpoint sets end to end against a real cluster (`cfs local up`: 1
 // cfs-meta, 6 cfs-storage with 4+2 parity, a FUSE mount): the C API from
-// libcfs.so (dlopen, exactly the exported symbols) and `cfs ckpt` through the
+// libcfs.so (linked: capi_test checks the exported symbols) and `cfs ckpt` through the
 // mount and through --cluster. Every set is checked by content; the crash
 // test kills `cfs ckpt commit` at random moments and checks that whatever is
 // reported as committed is complete.
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -33,51 +32,6 @@ namespace {
 
 using nlohmann::json;
 
-struct Api {
-#define CFS_API_FN(name) decltype(&::name) name = nullptr;
-  CFS_API_FN(cfs_mount)
-  CFS_API_FN(cfs_unmount)
-  CFS_API_FN(cfs_open)
-  CFS_API_FN(cfs_close)
-  CFS_API_FN(cfs_pread)
-  CFS_API_FN(cfs_pwrite)
-  CFS_API_FN(cfs_stat)
-  CFS_API_FN(cfs_ckpt_begin)
-  CFS_API_FN(cfs_ckpt_commit)
-  CFS_API_FN(cfs_ckpt_latest)
-  CFS_API_FN(cfs_ckpt_path)
-  CFS_API_FN(cfs_ckpt_remove)
-  CFS_API_FN(cfs_ckpt_set_retention)
-  CFS_API_FN(cfs_ckpt_get_retention)
-  CFS_API_FN(cfs_ckpt_list)
-#undef CFS_API_FN
-  void* handle = nullptr;
-  std::string error;
-
-  bool Load() {
-    std::string lib = std::string(CFS_BIN_DIR) + "/../lib/libcfs.so";
-    handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-      error = dlerror();
-      return false;
-    }
-#define CFS_LOAD(name)                                           \
-  name = reinterpret_cast<decltype(name)>(dlsym(handle, #name)); \
-  if (!name) {                                                   \
-    error = "missing symbol " #name;                             \
-    return false;                                                \
-  }
-    CFS_LOAD(cfs_mount) CFS_LOAD(cfs_unmount) CFS_LOAD(cfs_open) CFS_LOAD(cfs_close)
-    CFS_LOAD(cfs_pread) CFS_LOAD(cfs_pwrite) CFS_LOAD(cfs_stat) CFS_LOAD(cfs_ckpt_begin)
-    CFS_LOAD(cfs_ckpt_commit) CFS_LOAD(cfs_ckpt_latest) CFS_LOAD(cfs_ckpt_path)
-    CFS_LOAD(cfs_ckpt_remove) CFS_LOAD(cfs_ckpt_set_retention) CFS_LOAD(cfs_ckpt_get_retention)
-    CFS_LOAD(cfs_ckpt_list)
-#undef CFS_LOAD
-    return true;
-  }
-};
-
-Api api;
 LocalCluster* cluster = nullptr;
 
 int Sh(const std::string& cmd, std::string* out = nullptr) { return Run(cmd, out); }
@@ -92,7 +46,6 @@ bool Contains(const std::string& hay, const std::string& needle) { return hay.fi
 class CkptTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ASSERT_TRUE(api.Load()) << api.error;
     ClusterOptions o;
     o.stripe = "4+2";  // commit's fsync goes through the parity path
     cluster = new LocalCluster(o);
@@ -105,11 +58,11 @@ class CkptTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_TRUE(cluster);
-    ASSERT_EQ(api.cfs_mount(cluster->MetaAddr().c_str(), nullptr, &ctx_), 0);
+    ASSERT_EQ(cfs_mount(cluster->MetaAddr().c_str(), nullptr, &ctx_), 0);
   }
   void TearDown() override {
     if (ctx_) {
-      EXPECT_EQ(api.cfs_unmount(ctx_), 0);
+      EXPECT_EQ(cfs_unmount(ctx_), 0);
     }
   }
 
@@ -125,51 +78,51 @@ class CkptTest : public ::testing::Test {
   // Writes FillPattern(seed) [0, size) through the C API.
   static void ApiWrite(cfs_ctx* ctx, const std::string& path, uint64_t size, uint64_t seed,
                        int flags = O_CREAT | O_WRONLY | O_TRUNC, uint64_t from = 0) {
-    int fh = api.cfs_open(ctx, path.c_str(), flags, 0644, nullptr);
+    int fh = cfs_open(ctx, path.c_str(), flags, 0644, nullptr);
     ASSERT_GE(fh, 0) << path;
     std::string buf(1 << 20, '\0');
     for (uint64_t off = from; off < from + size;) {
       size_t n = std::min<uint64_t>(buf.size(), from + size - off);
       FillPattern(buf.data(), n, seed, off);
-      ASSERT_EQ(api.cfs_pwrite(ctx, fh, buf.data(), n, off), static_cast<int64_t>(n)) << path;
+      ASSERT_EQ(cfs_pwrite(ctx, fh, buf.data(), n, off), static_cast<int64_t>(n)) << path;
       off += n;
     }
-    ASSERT_EQ(api.cfs_close(ctx, fh), 0) << path;
+    ASSERT_EQ(cfs_close(ctx, fh), 0) << path;
   }
   // "" if path holds exactly FillPattern(seed) [0, size), read through the C API.
   static std::string ApiCheck(cfs_ctx* ctx, const std::string& path, uint64_t size, uint64_t seed) {
-    int fh = api.cfs_open(ctx, path.c_str(), O_RDONLY, 0, nullptr);
+    int fh = cfs_open(ctx, path.c_str(), O_RDONLY, 0, nullptr);
     if (fh < 0) return path + ": open: " + std::to_string(fh);
     std::string got(1 << 20, '\0'), want(1 << 20, '\0');
     std::string err;
     for (uint64_t off = 0; off < size && err.empty(); off += got.size()) {
       size_t n = std::min<uint64_t>(got.size(), size - off);
-      int64_t r = api.cfs_pread(ctx, fh, got.data(), got.size(), off);
+      int64_t r = cfs_pread(ctx, fh, got.data(), got.size(), off);
       FillPattern(want.data(), n, seed, off);
       if (r != static_cast<int64_t>(n)) err = path + ": read " + std::to_string(r) + " at " + std::to_string(off);
       else if (std::memcmp(got.data(), want.data(), n) != 0) err = path + ": content differs in [" + std::to_string(off) + ", +" + std::to_string(n) + ")";
     }
     char c;
-    if (err.empty() && api.cfs_pread(ctx, fh, &c, 1, size) != 0) err = path + ": longer than " + std::to_string(size);
-    api.cfs_close(ctx, fh);
+    if (err.empty() && cfs_pread(ctx, fh, &c, 1, size) != 0) err = path + ": longer than " + std::to_string(size);
+    cfs_close(ctx, fh);
     return err;
   }
   std::vector<cfs_ckpt_info> List(const std::string& job) {
     std::vector<cfs_ckpt_info> v(64);
-    int n = api.cfs_ckpt_list(ctx_, job.c_str(), v.data(), static_cast<int>(v.size()));
+    int n = cfs_ckpt_list(ctx_, job.c_str(), v.data(), static_cast<int>(v.size()));
     EXPECT_GE(n, 0) << job;
     v.resize(std::max(0, std::min<int>(n, 64)));
     return v;
   }
   std::string Latest(const std::string& job, int* rc = nullptr) {
     char name[256] = {};
-    int r = api.cfs_ckpt_latest(ctx_, job.c_str(), name, sizeof name);
+    int r = cfs_ckpt_latest(ctx_, job.c_str(), name, sizeof name);
     if (rc) *rc = r;
     return r == 0 ? name : "";
   }
   std::string Begin(const std::string& set) {
     char dir[1024] = {};
-    int rc = api.cfs_ckpt_begin(ctx_, set.c_str(), dir, sizeof dir);
+    int rc = cfs_ckpt_begin(ctx_, set.c_str(), dir, sizeof dir);
     EXPECT_EQ(rc, 0) << set;
     return dir;
   }
@@ -259,7 +212,7 @@ TEST_F(CkptTest, CliThroughTheMountAndTheCluster) {
   ASSERT_EQ(CkptOut("path" + Cl() + " cli/step-1", &out), 0) << out;
   EXPECT_EQ(Trim(out), "/cli/step-1");
   struct cfs_stat cst;
-  EXPECT_EQ(api.cfs_stat(ctx_, "/cli/.pending/step-1", &cst), -ENOENT) << "the pending directory is still there";
+  EXPECT_EQ(cfs_stat(ctx_, "/cli/.pending/step-1", &cst), -ENOENT) << "the pending directory is still there";
 
   // Content, through the mount (from CFS, not the page cache) and through libcfs.
   ASSERT_EQ(DropCaches(), "");
@@ -297,7 +250,7 @@ TEST_F(CkptTest, CliThroughTheMountAndTheCluster) {
   EXPECT_TRUE(Contains(out, "removed step-1 (retention: keep 1)")) << out;
   ASSERT_EQ(CkptOut("retention --json --mount " + M() + " cli", &out), 0) << out;
   EXPECT_EQ(json::parse(out, nullptr, false)["keep"], 1);
-  EXPECT_EQ(api.cfs_stat(ctx_, "/cli/step-1", &cst), -ENOENT) << "step-1 survived keep=1";
+  EXPECT_EQ(cfs_stat(ctx_, "/cli/step-1", &cst), -ENOENT) << "step-1 survived keep=1";
   EXPECT_EQ(CheckPatternFile(M() + "/cli/step-2/rank-0", 5000, 21), "");
   ASSERT_EQ(CkptOut("remove --mount " + M() + " cli/step-2", &out), 0) << out;
   EXPECT_EQ(Ckpt("latest --mount " + M() + " cli", &out), 1) << out;
@@ -313,16 +266,16 @@ TEST_F(CkptTest, NToNAndNToOneFromEightContexts) {
   for (int r = 0; r < kRanks; r++) {
     threads.emplace_back([&, r] {
       cfs_ctx* c = nullptr;
-      if (api.cfs_mount(cluster->MetaAddr().c_str(), nullptr, &c) != 0) {
+      if (cfs_mount(cluster->MetaAddr().c_str(), nullptr, &c) != 0) {
         failures++;
         return;
       }
       char dir[512];
-      if (api.cfs_ckpt_begin(c, "api/nn/step-000001", dir, sizeof dir) != 0) failures++;
+      if (cfs_ckpt_begin(c, "api/nn/step-000001", dir, sizeof dir) != 0) failures++;
       dirs[r] = dir;
       ApiWrite(c, dirs[r] + "/rank-" + std::to_string(r), rank_size(r), 100 + r);
       ApiWrite(c, dirs[r] + "/shared", kSlice, 999, O_CREAT | O_WRONLY, r * kSlice);
-      if (api.cfs_unmount(c) != 0) failures++;
+      if (cfs_unmount(c) != 0) failures++;
     });
   }
   for (auto& t : threads) t.join();
@@ -330,11 +283,11 @@ TEST_F(CkptTest, NToNAndNToOneFromEightContexts) {
   ASSERT_FALSE(HasFatalFailure());
   for (const auto& d : dirs) EXPECT_EQ(d, "/api/nn/.pending/step-000001");
 
-  ASSERT_EQ(api.cfs_ckpt_commit(ctx_, "api/nn/step-000001"), 0);
+  ASSERT_EQ(cfs_ckpt_commit(ctx_, "api/nn/step-000001"), 0);
   char path[256];
-  ASSERT_EQ(api.cfs_ckpt_path(ctx_, "/api/nn/step-000001", path, sizeof path), 0);
+  ASSERT_EQ(cfs_ckpt_path(ctx_, "/api/nn/step-000001", path, sizeof path), 0);
   EXPECT_STREQ(path, "/api/nn/step-000001");
-  EXPECT_EQ(api.cfs_ckpt_path(ctx_, "/api/nn/step-000001", path, 5), -ERANGE);
+  EXPECT_EQ(cfs_ckpt_path(ctx_, "/api/nn/step-000001", path, 5), -ERANGE);
   EXPECT_EQ(Latest("api/nn"), "step-000001");
 
   uint64_t total = 0;
@@ -359,20 +312,20 @@ TEST_F(CkptTest, NToNAndNToOneFromEightContexts) {
 
 TEST_F(CkptTest, CommitRefusesFilesThisContextStillWrites) {
   std::string dir = Begin("api/busy/s1");
-  int fh = api.cfs_open(ctx_, (dir + "/f").c_str(), O_CREAT | O_WRONLY, 0644, nullptr);
+  int fh = cfs_open(ctx_, (dir + "/f").c_str(), O_CREAT | O_WRONLY, 0644, nullptr);
   ASSERT_GE(fh, 0);
   std::string data(100, 'x');
-  ASSERT_EQ(api.cfs_pwrite(ctx_, fh, data.data(), data.size(), 0), 100);
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/busy/s1"), -CFS_ECKPTBUSY);
+  ASSERT_EQ(cfs_pwrite(ctx_, fh, data.data(), data.size(), 0), 100);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/busy/s1"), -CFS_ECKPTBUSY);
   int rc;
   EXPECT_EQ(Latest("api/busy", &rc), "");
   EXPECT_EQ(rc, -ENOENT);
-  ASSERT_EQ(api.cfs_close(ctx_, fh), 0);
+  ASSERT_EQ(cfs_close(ctx_, fh), 0);
   // A reader does not hold the commit back.
-  int rd = api.cfs_open(ctx_, (dir + "/f").c_str(), O_RDONLY, 0, nullptr);
+  int rd = cfs_open(ctx_, (dir + "/f").c_str(), O_RDONLY, 0, nullptr);
   ASSERT_GE(rd, 0);
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/busy/s1"), 0);
-  ASSERT_EQ(api.cfs_close(ctx_, rd), 0);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/busy/s1"), 0);
+  ASSERT_EQ(cfs_close(ctx_, rd), 0);
   EXPECT_EQ(ReadFileStr(M() + "/api/busy/s1/f"), data);
   auto l = List("api/busy");
   ASSERT_EQ(l.size(), 1u);
@@ -382,20 +335,20 @@ TEST_F(CkptTest, CommitRefusesFilesThisContextStillWrites) {
 TEST_F(CkptTest, CommittedNamesAreFinal) {
   std::string dir = Begin("api/twice/s1");
   ASSERT_TRUE(WriteFileStr(M() + "/api/twice/.pending/s1/a", "first"));
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/twice/s1"), 0);
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/twice/s1"), -CFS_ECOMMITTED);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/twice/s1"), 0);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/twice/s1"), -CFS_ECOMMITTED);
   char buf[256];
-  EXPECT_EQ(api.cfs_ckpt_begin(ctx_, "api/twice/s1", buf, sizeof buf), -CFS_ECOMMITTED);
+  EXPECT_EQ(cfs_ckpt_begin(ctx_, "api/twice/s1", buf, sizeof buf), -CFS_ECOMMITTED);
   std::string out;
   EXPECT_EQ(Ckpt("commit" + Cl() + " api/twice/s1", &out), 1) << out;
   EXPECT_TRUE(Contains(out, "api/twice/s1 is already committed") && Contains(out, "ECOMMITTED")) << out;
   EXPECT_EQ(Ckpt("begin --mount " + M() + " api/twice/s1", &out), 1) << out;
   EXPECT_TRUE(Contains(out, "ECOMMITTED")) << out;
   struct cfs_stat st;
-  EXPECT_EQ(api.cfs_stat(ctx_, "/api/twice/.pending/s1", &st), -ENOENT) << "begin recreated the pending set";
+  EXPECT_EQ(cfs_stat(ctx_, "/api/twice/.pending/s1", &st), -ENOENT) << "begin recreated the pending set";
   EXPECT_EQ(ReadFileStr(M() + "/api/twice/s1/a"), "first");
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/twice/never-begun"), -ENOENT);
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/no-such-job/s1"), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/twice/never-begun"), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/no-such-job/s1"), -ENOENT);
 
   // Several processes committing one set at once: one wins, the others are told.
   Begin("api/twice/s2");
@@ -406,10 +359,10 @@ TEST_F(CkptTest, CommittedNamesAreFinal) {
   for (int i = 0; i < 6; i++)
     threads.emplace_back([&, i] {
       cfs_ctx* c = nullptr;
-      rcs[i] = api.cfs_mount(cluster->MetaAddr().c_str(), nullptr, &c);
+      rcs[i] = cfs_mount(cluster->MetaAddr().c_str(), nullptr, &c);
       if (rcs[i] == 0) {
-        rcs[i] = api.cfs_ckpt_commit(c, "api/twice/s2");
-        api.cfs_unmount(c);
+        rcs[i] = cfs_ckpt_commit(c, "api/twice/s2");
+        cfs_unmount(c);
       }
     });
   for (auto& t : threads) t.join();
@@ -431,37 +384,37 @@ TEST_F(CkptTest, BadNamesAndBadArguments) {
   char buf[256];
   for (const std::string& bad : std::vector<std::string>{"", "nojob", "/step", "job/", "job/.hidden", "job/.pending", "../x/n",
                                 "a/./n", "a/../n", "a/.pending/n", "j/" + std::string(256, 'n')}) {
-    EXPECT_EQ(api.cfs_ckpt_begin(ctx_, bad.c_str(), buf, sizeof buf), -EINVAL) << bad;
-    EXPECT_EQ(api.cfs_ckpt_commit(ctx_, bad.c_str()), -EINVAL) << bad;
-    EXPECT_EQ(api.cfs_ckpt_path(ctx_, bad.c_str(), buf, sizeof buf), -EINVAL) << bad;
-    EXPECT_EQ(api.cfs_ckpt_remove(ctx_, bad.c_str()), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_begin(ctx_, bad.c_str(), buf, sizeof buf), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_commit(ctx_, bad.c_str()), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_path(ctx_, bad.c_str(), buf, sizeof buf), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_remove(ctx_, bad.c_str()), -EINVAL) << bad;
   }
   for (const std::string bad : {"", "/", "a/..", "x/.pending"}) {
-    EXPECT_EQ(api.cfs_ckpt_latest(ctx_, bad.c_str(), buf, sizeof buf), -EINVAL) << bad;
-    EXPECT_EQ(api.cfs_ckpt_list(ctx_, bad.c_str(), nullptr, 0), -EINVAL) << bad;
-    EXPECT_EQ(api.cfs_ckpt_set_retention(ctx_, bad.c_str(), 1), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_latest(ctx_, bad.c_str(), buf, sizeof buf), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_list(ctx_, bad.c_str(), nullptr, 0), -EINVAL) << bad;
+    EXPECT_EQ(cfs_ckpt_set_retention(ctx_, bad.c_str(), 1), -EINVAL) << bad;
   }
-  EXPECT_EQ(api.cfs_ckpt_begin(nullptr, "j/n", buf, sizeof buf), -EINVAL);
-  EXPECT_EQ(api.cfs_ckpt_begin(ctx_, "j/n", nullptr, 10), -EINVAL);
-  EXPECT_EQ(api.cfs_ckpt_list(ctx_, "j", nullptr, 5), -EINVAL);
-  EXPECT_EQ(api.cfs_ckpt_list(ctx_, "j", nullptr, -1), -EINVAL);
+  EXPECT_EQ(cfs_ckpt_begin(nullptr, "j/n", buf, sizeof buf), -EINVAL);
+  EXPECT_EQ(cfs_ckpt_begin(ctx_, "j/n", nullptr, 10), -EINVAL);
+  EXPECT_EQ(cfs_ckpt_list(ctx_, "j", nullptr, 5), -EINVAL);
+  EXPECT_EQ(cfs_ckpt_list(ctx_, "j", nullptr, -1), -EINVAL);
   // Too small for "/bad/.pending/n": refused before anything is created.
-  EXPECT_EQ(api.cfs_ckpt_begin(ctx_, "bad/n", buf, 10), -ERANGE);
+  EXPECT_EQ(cfs_ckpt_begin(ctx_, "bad/n", buf, 10), -ERANGE);
   struct cfs_stat st;
-  EXPECT_EQ(api.cfs_stat(ctx_, "/bad", &st), -ENOENT);
+  EXPECT_EQ(cfs_stat(ctx_, "/bad", &st), -ENOENT);
   // Nothing there.
-  EXPECT_EQ(api.cfs_ckpt_latest(ctx_, "no/such/job", buf, sizeof buf), -ENOENT);
-  EXPECT_EQ(api.cfs_ckpt_list(ctx_, "no/such/job", nullptr, 0), -ENOENT);
-  EXPECT_EQ(api.cfs_ckpt_get_retention(ctx_, "no/such/job"), -ENOENT);
-  EXPECT_EQ(api.cfs_ckpt_remove(ctx_, "no/such/job"), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_latest(ctx_, "no/such/job", buf, sizeof buf), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_list(ctx_, "no/such/job", nullptr, 0), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_get_retention(ctx_, "no/such/job"), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_remove(ctx_, "no/such/job"), -ENOENT);
   // A file where the job should be.
   ASSERT_TRUE(WriteFileStr(M() + "/plainfile", "x"));
-  EXPECT_EQ(api.cfs_ckpt_begin(ctx_, "plainfile/n", buf, sizeof buf), -ENOTDIR);
+  EXPECT_EQ(cfs_ckpt_begin(ctx_, "plainfile/n", buf, sizeof buf), -ENOTDIR);
   // A directory in the job that is not a set is neither listed nor removed.
   Begin("api/bad/s1");
   ASSERT_EQ(mkdir((M() + "/api/bad/notaset").c_str(), 0755), 0);
-  EXPECT_EQ(api.cfs_ckpt_begin(ctx_, "api/bad/notaset", buf, sizeof buf), -EEXIST);
-  EXPECT_EQ(api.cfs_ckpt_remove(ctx_, "api/bad/notaset"), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_begin(ctx_, "api/bad/notaset", buf, sizeof buf), -EEXIST);
+  EXPECT_EQ(cfs_ckpt_remove(ctx_, "api/bad/notaset"), -ENOENT);
   EXPECT_EQ(List("api/bad").size(), 1u);
   // The CLI says what is wrong and exits 1 (2 for a bad command line).
   std::string out;
@@ -475,13 +428,13 @@ TEST_F(CkptTest, BadNamesAndBadArguments) {
 }
 
 TEST_F(CkptTest, RetentionKeepsTheNewestTwoOverFourCommits) {
-  EXPECT_EQ(api.cfs_ckpt_set_retention(ctx_, "api/keep", 2), 0);
-  EXPECT_EQ(api.cfs_ckpt_get_retention(ctx_, "api/keep"), 2);
+  EXPECT_EQ(cfs_ckpt_set_retention(ctx_, "api/keep", 2), 0);
+  EXPECT_EQ(cfs_ckpt_get_retention(ctx_, "api/keep"), 2);
   for (int i = 1; i <= 4; i++) {
     std::string name = "s" + std::to_string(i);
     std::string dir = Begin("api/keep/" + name);
     ApiWrite(ctx_, dir + "/data", 200000 + i, 500 + i);
-    ASSERT_EQ(api.cfs_ckpt_commit(ctx_, ("api/keep/" + name).c_str()), 0) << name;
+    ASSERT_EQ(cfs_ckpt_commit(ctx_, ("api/keep/" + name).c_str()), 0) << name;
     auto l = List("api/keep");
     ASSERT_EQ(l.size(), std::min<size_t>(i, 2)) << "after " << name;
     for (size_t k = 0; k < l.size(); k++) {
@@ -494,27 +447,27 @@ TEST_F(CkptTest, RetentionKeepsTheNewestTwoOverFourCommits) {
   }
   struct cfs_stat st;
   for (int i = 1; i <= 2; i++)
-    EXPECT_EQ(api.cfs_stat(ctx_, ("/api/keep/s" + std::to_string(i)).c_str(), &st), -ENOENT) << i;
+    EXPECT_EQ(cfs_stat(ctx_, ("/api/keep/s" + std::to_string(i)).c_str(), &st), -ENOENT) << i;
   // Nothing left over from the removals.
   EXPECT_EQ(ListDir(M() + "/api/keep/.pending"), std::vector<std::string>{});
-  EXPECT_EQ(api.cfs_ckpt_set_retention(ctx_, "api/keep", 0), 0);
-  EXPECT_EQ(api.cfs_ckpt_get_retention(ctx_, "api/keep"), 0);
+  EXPECT_EQ(cfs_ckpt_set_retention(ctx_, "api/keep", 0), 0);
+  EXPECT_EQ(cfs_ckpt_get_retention(ctx_, "api/keep"), 0);
 }
 
 TEST_F(CkptTest, PendingSetsAreInvisibleAndRemovable) {
   std::string d1 = Begin("api/rm/a");
   ApiWrite(ctx_, d1 + "/x", 123456, 61);
-  ASSERT_EQ(api.cfs_ckpt_commit(ctx_, "api/rm/a"), 0);
+  ASSERT_EQ(cfs_ckpt_commit(ctx_, "api/rm/a"), 0);
   std::string d2 = Begin("api/rm/b");
   ApiWrite(ctx_, d2 + "/x", 654321, 62);
-  ASSERT_EQ(api.cfs_ckpt_commit(ctx_, "api/rm/b"), 0);
+  ASSERT_EQ(cfs_ckpt_commit(ctx_, "api/rm/b"), 0);
   std::string d3 = Begin("api/rm/c");
   ApiWrite(ctx_, d3 + "/x", 1000, 63);
   ApiWrite(ctx_, d3 + "/y", 2000, 64);
   // c is pending: b is the latest, c has no path, and is listed last as pending.
   EXPECT_EQ(Latest("api/rm"), "b");
   char buf[256];
-  EXPECT_EQ(api.cfs_ckpt_path(ctx_, "api/rm/c", buf, sizeof buf), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_path(ctx_, "api/rm/c", buf, sizeof buf), -ENOENT);
   auto l = List("api/rm");
   ASSERT_EQ(l.size(), 3u);
   EXPECT_STREQ(l[2].name, "c");
@@ -524,14 +477,14 @@ TEST_F(CkptTest, PendingSetsAreInvisibleAndRemovable) {
   EXPECT_EQ(l[2].bytes, 3000u);
   // cfs_ckpt_list says how many there are when given less room.
   cfs_ckpt_info one;
-  EXPECT_EQ(api.cfs_ckpt_list(ctx_, "api/rm", &one, 1), 3);
+  EXPECT_EQ(cfs_ckpt_list(ctx_, "api/rm", &one, 1), 3);
   EXPECT_STREQ(one.name, "a");
 
   // Removing the latest falls back to the one before; removing pending drops it.
-  EXPECT_EQ(api.cfs_ckpt_remove(ctx_, "api/rm/b"), 0);
+  EXPECT_EQ(cfs_ckpt_remove(ctx_, "api/rm/b"), 0);
   EXPECT_EQ(Latest("api/rm"), "a");
-  EXPECT_EQ(api.cfs_ckpt_remove(ctx_, "api/rm/b"), -ENOENT);
-  EXPECT_EQ(api.cfs_ckpt_remove(ctx_, "api/rm/c"), 0);
+  EXPECT_EQ(cfs_ckpt_remove(ctx_, "api/rm/b"), -ENOENT);
+  EXPECT_EQ(cfs_ckpt_remove(ctx_, "api/rm/c"), 0);
   l = List("api/rm");
   ASSERT_EQ(l.size(), 1u);
   EXPECT_STREQ(l[0].name, "a");
@@ -547,7 +500,7 @@ TEST_F(CkptTest, PendingSetsAreInvisibleAndRemovable) {
   // A removed name can be used again.
   std::string d4 = Begin("api/rm/b");
   ApiWrite(ctx_, d4 + "/x", 10, 65);
-  EXPECT_EQ(api.cfs_ckpt_commit(ctx_, "api/rm/b"), 0);
+  EXPECT_EQ(cfs_ckpt_commit(ctx_, "api/rm/b"), 0);
   EXPECT_EQ(Latest("api/rm"), "b");
 }
 
