@@ -23,6 +23,9 @@ namespace {
 
 constexpr uint64_t kB = kChecksumBlock;
 constexpr int kLockStripes = 64;
+// O_DIRECT alignment of offsets, lengths and memory: the largest logical block
+// size of the disks we run on (4Kn); kBulkAlignment-aligned bulk meets it.
+constexpr uint64_t kDirectAlign = 4096;
 
 static_assert(std::endian::native == std::endian::little, "checksum records are stored little-endian");
 
@@ -140,6 +143,8 @@ struct FileChunkStore::Object {
   std::string path;
   int data_fd = -1;
   int csum_fd = -1;
+  std::mutex direct_mu;  // guards direct_fd's opening
+  int direct_fd = -1;    // the data file opened O_DIRECT (on first direct write)
   // Shared by reads and writes; exclusive for truncate and delete.
   std::shared_mutex mu;
   // Block b is guarded by stripes[b % kLockStripes]: writes exclusive, reads shared.
@@ -150,6 +155,7 @@ struct FileChunkStore::Object {
   ~Object() {
     if (data_fd >= 0) ::close(data_fd);
     if (csum_fd >= 0) ::close(csum_fd);
+    if (direct_fd >= 0) ::close(direct_fd);
   }
 };
 
@@ -184,7 +190,10 @@ class StripeGuard {
 }  // namespace
 
 FileChunkStore::FileChunkStore(std::string root, FileChunkStoreOptions opts)
-    : root_(std::move(root)), objects_dir_(root_ + "/objects"), opts_(opts) {}
+    : root_(std::move(root)),
+      objects_dir_(root_ + "/objects"),
+      opts_(opts),
+      direct_ok_(opts.direct_io) {}
 
 FileChunkStore::~FileChunkStore() = default;
 
@@ -326,6 +335,26 @@ Result<uint64_t> FileChunkStore::ReadBlockAndMatch(Object& obj, uint64_t b,
   return uint64_t{0};
 }
 
+bool FileChunkStore::CanWriteDirect(uint64_t offset, std::string_view data) const {
+  // Below one checksum block the page cache is cheaper than a synchronous disk write.
+  return direct_ok_.load(std::memory_order_relaxed) && data.size() >= kB &&
+         offset % kDirectAlign == 0 && data.size() % kDirectAlign == 0 &&
+         reinterpret_cast<uintptr_t>(data.data()) % kDirectAlign == 0;
+}
+
+int FileChunkStore::DirectFd(Object& obj) {
+  std::lock_guard<std::mutex> g(obj.direct_mu);
+  if (obj.direct_fd < 0) {
+    obj.direct_fd = ::open(obj.path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (obj.direct_fd < 0) {
+      if (direct_ok_.exchange(false))
+        LOG_WARN("{}: O_DIRECT refused ({}); target {} writes through the page cache",
+                 obj.path, std::strerror(errno), root_);
+    }
+  }
+  return obj.direct_fd;
+}
+
 Status FileChunkStore::WriteSlot(uint64_t ino, uint32_t slot, uint64_t offset,
                                  std::string_view data) {
   if (data.empty()) return Status::OK();
@@ -408,9 +437,26 @@ Status FileChunkStore::WriteSlot(uint64_t ino, uint32_t slot, uint64_t offset,
   iov.push_back({const_cast<char*>(data.data()), data.size()});
   if (w1 > end) iov.push_back({const_cast<char*>(ZeroBlock()), w1 - end});
   size_t done = 0;
-  Status st = PwritevFull(obj->data_fd, iov, w0, &done,
-                          "writing " + std::to_string(data.size()) + " bytes at offset " +
-                              std::to_string(offset) + " of object " + obj->path);
+  const std::string what = "writing " + std::to_string(data.size()) + " bytes at offset " +
+                           std::to_string(offset) + " of object " + obj->path;
+  Status st;
+  const int dfd = iov.size() == 1 && CanWriteDirect(offset, data) ? DirectFd(*obj) : -1;
+  if (dfd >= 0) {
+    // O_DIRECT flushes and invalidates cached pages of the range, so the
+    // buffered reads of data_fd stay coherent; the stripe locks keep them out
+    // while it runs.
+    st = PwritevFull(dfd, iov, w0, &done, what);
+    if (st.ok()) {
+      direct_bytes_ += data.size();
+    } else if (st.err() == EINVAL && done == 0) {
+      if (direct_ok_.exchange(false))
+        LOG_WARN("{}: O_DIRECT write refused; target {} writes through the page cache", obj->path,
+                 root_);
+      st = PwritevFull(obj->data_fd, iov, w0, &done, what);
+    }
+  } else {
+    st = PwritevFull(obj->data_fd, iov, w0, &done, what);
+  }
   if (!st.ok()) {
     // Part of the range may hold new bytes. Bytes outside the range are intact
     // (verified above), so the checksum of what is on disk now is truthful.

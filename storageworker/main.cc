@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> target_dirs;
   int threads = 16;
   size_t max_open = 1024;
+  bool direct_io = true;
   // --meta and --target are required, checked after parsing so that an unknown option is named first.
   app.add_option("--meta", meta, "M-worker address(es), HOST:PORT[,HOST:PORT...] (required)");
   app.add_option("--listen", listen, "address to serve on, HOST:PORT (port 0: any free port)")
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-open-objects", max_open, "objects kept open per target (fd cache)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app.add_option("--direct-io", direct_io,
+                 "write whole aligned blocks with O_DIRECT, bypassing the page cache (true|false; "
+                 "falls back by itself where the file system refuses it)")
+      ->capture_default_str();
   app.set_config("--config", "", "read options from this file (TOML/INI: key = value)");
   if (int rc = ParseCommandLine(&app, argc, argv, "cfs-storage"); rc != kParsedOk) return rc;
   if (meta.empty() || target_dirs.empty()) {
@@ -96,7 +101,7 @@ int main(int argc, char** argv) {
   std::string worker_uuid = storage::ResolveWorkerUuid(target_dirs);
   std::vector<std::unique_ptr<storage::Target>> targets;
   for (const auto& d : target_dirs) {
-    auto t = storage::Target::Open(d, worker_uuid, storage::FileChunkStoreOptions{max_open});
+    auto t = storage::Target::Open(d, worker_uuid, storage::FileChunkStoreOptions{max_open, direct_io});
     if (!t.ok()) return Fail(t.status().ToString());
     LOG_INFO("target path={} uuid={} id={}", (*t)->path(), (*t)->uuid(), (*t)->id());
     targets.push_back(std::move(*t));
@@ -117,6 +122,9 @@ int main(int argc, char** argv) {
       auto s = t->Stats();
       return s.ok() ? static_cast<double>(s->free) : 0.0;
     }, "free bytes of target " + t->path());
+    Metrics::Get().Gauge("cfs_storage_target_direct_written_bytes_" + std::to_string(i), [t] {
+      return static_cast<double>(t->direct_bytes());
+    }, "bytes of target " + t->path() + " written with O_DIRECT (bypassing the page cache)");
   }
   std::unique_ptr<MetricsServer> metrics_server;
   if (!metrics.empty()) {

@@ -41,6 +41,8 @@ class Target {
   Result<ChunkStoreStats> Stats() { return store_->Stats(); }
   // Read-side checksum mismatches seen by this target's store.
   uint64_t checksum_errors() const { return store_->checksum_errors(); }
+  // Bytes this target's store wrote with O_DIRECT.
+  uint64_t direct_bytes() const { return store_->direct_bytes(); }
   // Version records of versioned units found failing their checksum.
   uint64_t damaged_records() const { return units_->damaged_records(); }
 

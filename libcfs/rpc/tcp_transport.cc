@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <condition_variable>
+#include <cstdlib>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -19,6 +20,18 @@ namespace {
 
 using boost::asio::ip::tcp;
 namespace asio = boost::asio;
+
+struct FreeDeleter {
+  void operator()(char* p) const { std::free(p); }
+};
+using BulkBuffer = std::unique_ptr<char, FreeDeleter>;
+
+// Request bulk is page-aligned (transport.h, kBulkAlignment): S-workers hand
+// it to O_DIRECT writes. Null when memory is exhausted.
+BulkBuffer AllocBulk(size_t len) {
+  const size_t rounded = (len + kBulkAlignment - 1) / kBulkAlignment * kBulkAlignment;
+  return BulkBuffer(static_cast<char*>(std::aligned_alloc(kBulkAlignment, rounded)));
+}
 
 Status FromAsio(const boost::system::error_code& ec, const std::string& what) {
   int e = ec.value();
@@ -358,7 +371,7 @@ class TcpServerConn : public std::enable_shared_from_this<TcpServerConn> {
 class TcpServerCall : public ServerCall {
  public:
   TcpServerCall(std::shared_ptr<TcpServerConn> conn, pb::RpcHeader h, std::string body,
-                std::unique_ptr<char[]> bulk, size_t bulk_len)
+                BulkBuffer bulk, size_t bulk_len)
       : conn_(std::move(conn)),
         h_(std::move(h)),
         body_(std::move(body)),
@@ -396,7 +409,7 @@ class TcpServerCall : public ServerCall {
  private:
   pb::RpcHeader h_;
   std::string body_;
-  std::unique_ptr<char[]> bulk_;  // not zero-filled: the socket overwrites it
+  BulkBuffer bulk_;  // not zero-filled: the socket overwrites it
   size_t bulk_len_ = 0;
   bool replied_ = false;
 };
@@ -449,7 +462,7 @@ class TcpServer : public Server {
   }
 
   void Dispatch(std::shared_ptr<TcpServerConn> conn, pb::RpcHeader h, std::string body,
-                std::unique_ptr<char[]> bulk, size_t bulk_len) {
+                BulkBuffer bulk, size_t bulk_len) {
     auto call = std::make_shared<TcpServerCall>(std::move(conn), std::move(h), std::move(body),
                                                 std::move(bulk), bulk_len);
     asio::post(pool_, [this, call] {
@@ -527,13 +540,17 @@ void TcpServerConn::Run() {
     }
     pb::RpcHeader h;
     std::string body;
-    std::unique_ptr<char[]> bulk;
+    BulkBuffer bulk;
     Status st = ReadHeaderAndBody(socket_, &h, &body);
     if (st.ok() && h.bulk_len() > 0) {
-      bulk = std::make_unique_for_overwrite<char[]>(h.bulk_len());
-      boost::system::error_code ec;
-      asio::read(socket_, asio::buffer(bulk.get(), h.bulk_len()), ec);
-      if (ec) st = FromAsio(ec, "read bulk");
+      bulk = AllocBulk(h.bulk_len());
+      if (!bulk) {
+        st = Status(ENOMEM, "no memory for a request bulk of " + std::to_string(h.bulk_len()) + " bytes");
+      } else {
+        boost::system::error_code ec;
+        asio::read(socket_, asio::buffer(bulk.get(), h.bulk_len()), ec);
+        if (ec) st = FromAsio(ec, "read bulk");
+      }
     }
     if (st.ok() && h.is_response()) st = Status::Protocol("unexpected response frame");
     if (!st.ok()) {

@@ -25,6 +25,9 @@ struct Endpoint {
   bool operator==(const Endpoint&) const = default;
 };
 
+// Alignment every transport gives a server's request bulk (ServerCall::bulk).
+constexpr size_t kBulkAlignment = 4096;
+
 struct ConstBuf {
   const void* data;
   size_t len;
@@ -70,7 +73,9 @@ class ServerCall {
   virtual ~ServerCall() = default;
   virtual pb::Method method() const = 0;
   virtual std::string_view body() const = 0;
-  virtual std::string_view bulk() const = 0;  // request bulk
+  // Request bulk. It starts at a kBulkAlignment-aligned address, so a store
+  // can write it to disk with O_DIRECT without copying it first.
+  virtual std::string_view bulk() const = 0;
   virtual const std::string& peer() const = 0;
   // Sends the response; `bulk` must stay valid until Reply returns.
   virtual void Reply(const Status& st, const google::protobuf::Message* response,
