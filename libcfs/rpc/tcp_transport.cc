@@ -6,13 +6,13 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <condition_variable>
-#include <cstdlib>
 #include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "common/logging.h"
+#include "rpc/bulk_pool.h"
 #include "rpc/frame.h"
 
 namespace cfs::rpc {
@@ -20,18 +20,6 @@ namespace {
 
 using boost::asio::ip::tcp;
 namespace asio = boost::asio;
-
-struct FreeDeleter {
-  void operator()(char* p) const { std::free(p); }
-};
-using BulkBuffer = std::unique_ptr<char, FreeDeleter>;
-
-// Request bulk is page-aligned (transport.h, kBulkAlignment): S-workers hand
-// it to O_DIRECT writes. Null when memory is exhausted.
-BulkBuffer AllocBulk(size_t len) {
-  const size_t rounded = (len + kBulkAlignment - 1) / kBulkAlignment * kBulkAlignment;
-  return BulkBuffer(static_cast<char*>(std::aligned_alloc(kBulkAlignment, rounded)));
-}
 
 Status FromAsio(const boost::system::error_code& ec, const std::string& what) {
   int e = ec.value();
@@ -543,7 +531,7 @@ void TcpServerConn::Run() {
     BulkBuffer bulk;
     Status st = ReadHeaderAndBody(socket_, &h, &body);
     if (st.ok() && h.bulk_len() > 0) {
-      bulk = AllocBulk(h.bulk_len());
+      bulk = BulkPool::Shared().Get(h.bulk_len());
       if (!bulk) {
         st = Status(ENOMEM, "no memory for a request bulk of " + std::to_string(h.bulk_len()) + " bytes");
       } else {
