@@ -1,5 +1,4 @@
 #include "rpc/transport.h"
-#include "rpc/tcp_transport.h"
 
 namespace cfs::rpc {
 
@@ -20,13 +19,6 @@ Result<Endpoint> Endpoint::Parse(const std::string& s) {
   if (port == 0) return Status::Invalid("port 0 in '" + s + "'");
   ep.port = static_cast<uint16_t>(port);
   return ep;
-}
-
-Result<std::shared_ptr<Transport>> MakeTransport(const std::string& name) {
-  if (name == "tcp" || name == "auto") return NewTcpTransport();
-  if (name == "rdma")
-    return Status::NotSupported("transport 'rdma' is not built into this CFS yet; use tcp");
-  return Status::Invalid("unknown transport '" + name + "' (expected tcp, rdma or auto)");
 }
 
 }  // namespace cfs::rpc

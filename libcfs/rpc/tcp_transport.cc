@@ -129,6 +129,7 @@ class TcpPendingCall : public PendingCall {
 
 class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChannel> {
  public:
+  const char* kind() const override { return "tcp"; }
   TcpChannel(Endpoint ep) : peer_(std::move(ep)), socket_(io_) {}
   ~TcpChannel() override {
     Shutdown();

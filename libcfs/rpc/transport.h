@@ -64,6 +64,8 @@ class Channel {
   // False once the connection failed; a pool replaces broken channels.
   virtual bool healthy() const = 0;
   virtual const Endpoint& peer() const = 0;
+  // "tcp" or "rdma": what this channel really runs on (logs, `cfs status`).
+  virtual const char* kind() const = 0;
 };
 
 // Server side of one request. The handler must call Reply exactly once (the
@@ -104,8 +106,16 @@ class Transport {
   virtual std::unique_ptr<Server> NewServer(int handler_threads) = 0;
 };
 
-// "tcp" today; "rdma" and "auto" join later.
-Result<std::shared_ptr<Transport>> MakeTransport(const std::string& name);
+// By name (transport_select.cc):
+//   tcp   TCP only.
+//   rdma  channels run on RDMA (Connect fails when RDMA cannot reach the peer);
+//         servers serve RDMA and TCP on the same port number (rdma_cm's port
+//         space is its own), so TCP-only tools still reach them.
+//   auto  channels try RDMA and fall back to TCP, logging which they chose;
+//         servers add RDMA to TCP when this machine can use RDMA.
+// rdma_device: RdmaOptions::device ("" = whatever device holds the address).
+Result<std::shared_ptr<Transport>> MakeTransport(const std::string& name,
+                                                 const std::string& rdma_device = "");
 
 // Typed handler helper: parses Req, calls fn, replies with Resp (no bulk).
 template <class Req, class Resp>
