@@ -3,7 +3,8 @@
 # `cfs local` cluster (default layout 4+2, 1 MiB units) on this machine:
 #
 #   iperf     loopback TCP bandwidth (iperf3, 1 stream), the network limit of the
-#             run, and a 2 GiB dd into the page cache (CPU s/GiB of a local write)
+#             run; a 2 GiB dd into the page cache (CPU s/GiB of a local write);
+#             and fio O_DIRECT writes to the disk (6 jobs), the disk limit
 #   ckpt      cfs-ckpt-bench: 8 writer processes, N-to-N and N-to-1, 1 MiB and
 #             16 MiB requests, through libcfs async (cfs_ioq, depth 16),
 #             libcfs sync (cfs_pwrite) and the FUSE mount (pwrite); each run
@@ -92,6 +93,16 @@ if has iperf; then
   /usr/bin/time -f '{"elapsed_s": %e, "sys_s": %S, "user_s": %U}' -o "$OUT/raw/pagecache-dd.json" \
     dd if=/dev/zero of="$WORK/pagecache-test" bs=1M count=2048 2>"$OUT/log/dd.log" || log "dd failed"
   rm -f "$WORK/pagecache-test"
+  # And the disk: S-workers write whole units with O_DIRECT, so the disk's
+  # direct-write bandwidth, with as many writers as S-workers, bounds them too.
+  log "fio O_DIRECT disk write (6 jobs x 512 MiB, 1 MiB)"
+  mkdir -p "$WORK/disk-test"
+  (cd "$WORK/disk-test" && fio --name=disk --directory="$WORK/disk-test" --rw=write --bs=1M \
+     --direct=1 --ioengine=psync --numjobs=6 --size=512M --group_reporting --end_fsync=1 \
+     --output-format=json >"$OUT/raw/disk-direct.json" 2>"$OUT/log/disk.err") || log "disk fio failed"
+  rm -rf "$WORK/disk-test"
+  # Let the host finish writing back what these tests left, or the first case pays for it.
+  sync; sleep 10
 fi
 
 if has ckpt; then

@@ -49,6 +49,13 @@ if dd and dd.get("elapsed_s"):
     cpu = dd["sys_s"] + dd["user_s"]
     print(f"Local page-cache write (dd, 2 GiB): {2048 / dd['elapsed_s']:.0f} MiB/s, {cpu / 2:.2f} CPU s/GiB; "
           f"4+2 stores 1.5 GiB per GiB, so the S-workers alone need {1.5 * cpu / 2:.2f} CPU s per GiB written.\n")
+disk = load(os.path.join(raw, "disk-direct.json"))
+disk_mib = None
+if disk and disk.get("jobs"):
+    disk_mib = disk["jobs"][0]["write"]["bw_bytes"] / 2**20
+    print(f"Disk, O_DIRECT writes (fio, 6 jobs, 1 MiB): **{disk_mib:.0f} MiB/s**; divided by the "
+          f"write amplification of 4+2: {disk_mib * K / (K + M):.0f} MiB/s, the most any client "
+          f"path can store here.\n")
 print("| pattern | request | libcfs async MiB/s | libcfs sync MiB/s | FUSE MiB/s | async / FUSE | "
       "CPU s/GiB async | sync | FUSE (writers + cfs-fuse) |")
 print("|---|---|---|---|---|---|---|---|---|")
@@ -107,3 +114,7 @@ for bs in (1, 16):
         lim = 0.8 * iperf_mib * K / (K + M)
         print(f"- N-to-N {bs} MiB: libcfs async {a:.0f} MiB/s vs 0.8 x iperf3 / 1.5 = {lim:.0f} MiB/s "
               f"({a / lim:.2f}x of the target): {'met' if a >= lim else 'MISSED'}")
+    if a and disk_mib:
+        dl = disk_mib * K / (K + M)
+        print(f"- N-to-N {bs} MiB: libcfs async is {a / dl:.2f}x of the disk's limit for 4+2 "
+              f"({dl:.0f} MiB/s){' (the target lies above what this disk can store)' if iperf_mib and 0.8 * iperf_mib * K / (K + M) > dl else ''}")
