@@ -5,12 +5,17 @@
 #include <cerrno>
 
 #include "cfs/cfs.h"
+#include "rpc/rdma_transport.h"
 
 namespace cfs::capi {
 
+// Registered buffers are announced to the RDMA transport, which registers them
+// with each device once and keeps the registration until they go.
 BufferTable::~BufferTable() {
-  for (auto& [id, b] : bufs_)
+  for (auto& [id, b] : bufs_) {
+    rpc::UnregisterMemory(b->addr);
     if (b->owned) munmap(b->addr, b->alloc_len);
+  }
 }
 
 int BufferTable::Register(char* addr, size_t len, bool owned, size_t alloc_len) {
@@ -26,6 +31,7 @@ int BufferTable::Register(char* addr, size_t len, bool owned, size_t alloc_len) 
   b->owned = owned;
   b->alloc_len = alloc_len;
   bufs_[id] = std::move(b);
+  rpc::RegisterMemory(addr, len);
   return id;
 }
 
@@ -39,6 +45,7 @@ int BufferTable::Unregister(int id) {
     b = std::move(it->second);
     bufs_.erase(it);
   }
+  rpc::UnregisterMemory(b->addr);
   if (b->owned) munmap(b->addr, b->alloc_len);
   return 0;
 }

@@ -35,6 +35,7 @@ struct Area {
   size_t len = 0;
   std::unordered_map<ibv_pd*, ibv_mr*> mrs;
   int inuse = 0;
+  int refs = 1;  // RegisterMemory calls (several contexts may announce one buffer)
 };
 
 struct Registry {
@@ -303,7 +304,10 @@ void RegisterMemory(const void* addr, size_t len) {
   rdma::Registry& r = rdma::Reg();
   std::lock_guard<std::mutex> g(r.mu);
   const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
-  if (r.areas.count(a)) return;
+  if (auto it = r.areas.find(a); it != r.areas.end()) {
+    it->second->refs++;
+    return;
+  }
   auto* area = new rdma::Area;
   area->start = a;
   area->len = len;
@@ -316,7 +320,9 @@ void UnregisterMemory(const void* addr) {
   auto it = r.areas.find(reinterpret_cast<uintptr_t>(addr));
   if (it == r.areas.end()) return;
   rdma::Area* area = it->second;
+  if (--area->refs > 0) return;
   r.cv.wait(g, [&] { return area->inuse == 0; });
+  if (area->refs > 0) return;  // announced again while we waited
   for (auto& [pd, mr] : area->mrs) {
     ibv_dereg_mr(mr);
     r.registered -= area->len;
