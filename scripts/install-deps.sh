@@ -11,6 +11,10 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 procps psmisc iproute2 util-linux attr
   fio dpkg-dev
+  # The rdma-labelled tests run in a QEMU guest booting Debian's kernel with
+  # Soft-RoCE (scripts/rdma-guest/, docs/rdma.md).
+  qemu-system-x86 linux-image-amd64 busybox-static kmod cpio xz-utils
+  rdma-core ibverbs-providers libibverbs-dev librdmacm-dev ibverbs-utils perftest rdmacm-utils
 )
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(bindfs glusterfs-server glusterfs-client iperf3 time)
@@ -23,7 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # INITRD=No: the kernel's postinst skips building a /boot initramfs that the
+  # RDMA guest never uses (scripts/rdma-guest/prepare.sh builds its own).
+  $SUDO env INITRD=No DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all packages present"
 fi
