@@ -43,18 +43,21 @@ struct opts {
   const char* cluster;
   const char* mount;
   int commit, json;
+  const char* options; /* cfs_mount options, e.g. "transport=rdma" */
 };
 
 static void usage(int rc) {
   fprintf(rc ? stderr : stdout,
           "usage: cfs-ckpt-bench --mode async|sync|posix --pattern nn|n1 [--writers N] [--bs SIZE]\n"
           "         [--size SIZE-PER-WRITER] [--depth N] [--batch N] [--layout K+M[:UNIT]]\n"
-          "         [--dir CFS-DIR] [--cluster HOST:PORT | --mount DIR] [--no-commit] [--json]\n"
+          "         [--dir CFS-DIR] [--cluster HOST:PORT | --mount DIR] [--options K=V,...]\n"
+          "         [--no-commit] [--json]\n"
           "Writes a checkpoint from N writer processes and prints the bandwidth and CPU per GiB.\n"
           "  --mode     async: cfs_ioq over a registered buffer; sync: cfs_pwrite; posix: pwrite\n"
           "             on the cfs-fuse mount (needs --mount)\n"
           "  --pattern  nn: a file per writer; n1: one shared file, a slice per writer\n"
-          "  --layout   layout of the files, e.g. 4+2:1M (default: the directory's)\n");
+          "  --layout   layout of the files, e.g. 4+2:1M (default: the directory's)\n"
+          "  --options  libcfs client options (cfs_mount), e.g. transport=rdma\n");
   exit(rc);
 }
 
@@ -111,7 +114,7 @@ static void writer(const struct opts* o, int rank, const char* setdir, int go) {
     exit(0);
   }
   cfs_ctx* ctx;
-  int rc = cfs_mount(o->cluster ? o->cluster : o->mount, NULL, &ctx);
+  int rc = cfs_mount(o->cluster ? o->cluster : o->mount, o->options, &ctx);
   if (rc < 0) die("cfs_mount", rc);
   int fh = cfs_open(ctx, path, O_CREAT | O_WRONLY, 0644,
                     o->layout.k || o->layout.unit ? &o->layout : NULL);
@@ -166,7 +169,7 @@ static void writer(const struct opts* o, int rank, const char* setdir, int go) {
 }
 
 int main(int argc, char** argv) {
-  struct opts o = {NULL, NULL, 8, 1 << 20, 256ull << 20, 16, 16, {0, 0, 0}, "/bench", NULL, NULL, 1, 0};
+  struct opts o = {NULL, NULL, 8, 1 << 20, 256ull << 20, 16, 16, {0, 0, 0}, "/bench", NULL, NULL, 1, 0, NULL};
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -186,6 +189,7 @@ int main(int argc, char** argv) {
       else if (!strcmp(a, "--dir")) o.dir = v;
       else if (!strcmp(a, "--cluster")) o.cluster = v;
       else if (!strcmp(a, "--mount")) o.mount = v;
+      else if (!strcmp(a, "--options")) o.options = v;
       else if (!strcmp(a, "--layout")) {
         char unit[32] = "";
         if (sscanf(v, "%u+%u:%31s", &o.layout.k, &o.layout.m, unit) < 2) usage(2);
@@ -201,7 +205,7 @@ int main(int argc, char** argv) {
 
   /* The set: a checkpoint set under DIR (a fresh name each run). */
   cfs_ctx* ctx;
-  int rc = cfs_mount(o.cluster ? o.cluster : o.mount, NULL, &ctx);
+  int rc = cfs_mount(o.cluster ? o.cluster : o.mount, o.options, &ctx);
   if (rc < 0) die("cfs_mount", rc);
   char set[512], setdir[1024];
   snprintf(set, sizeof set, "%s/%s-%s-%d-%lld", o.dir, o.mode, o.pattern, getpid(), (long long)time(NULL));
