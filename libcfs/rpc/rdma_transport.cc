@@ -100,7 +100,10 @@ Result<Message> Decode(std::string_view bytes) {
   uint64_t seg_total = 0;
   for (const Segment& s : m.segs) seg_total += s.len;
   if (w.inline_len != 0 && w.nseg != 0) return Status::Protocol("RDMA message with both inline and remote bulk");
-  if (seg_total + w.inline_len != m.header.bulk_len())
+  // A request names all of its bulk; a response's bulk is inline or already
+  // written into the caller's sink.
+  const bool named = !m.header.is_response() || w.inline_len != 0 || w.nseg != 0;
+  if (named && seg_total + w.inline_len != m.header.bulk_len())
     return Status::Protocol("RDMA message bulk segments disagree with bulk_len");
   m.sink_addr = w.sink_addr;
   m.sink_rkey = w.sink_rkey;
