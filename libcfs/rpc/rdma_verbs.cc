@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <bit>
 #include <condition_variable>
 #include <cstdlib>
@@ -106,6 +107,7 @@ void MrLease::Release() {
     r.cv.notify_all();
   } else {
     ibv_dereg_mr(mr_);
+    Stats().one_use_live--;
   }
   mr_ = nullptr;
   cached_ = nullptr;
@@ -148,6 +150,7 @@ Result<MrLease> Lease(ibv_pd* pd, const void* addr, size_t len, int access) {
                       (e == ENOMEM || e == EPERM ? " (RLIMIT_MEMLOCK too low? try ulimit -l unlimited)" : ""));
   }
   Stats().registrations++;
+  Stats().one_use_live++;
   lease.mr_ = mr;
   return lease;
 }
@@ -339,6 +342,7 @@ RdmaCounters GetRdmaCounters() {
   c.sends = s.sends.load();
   c.registrations = s.registrations.load();
   c.cached_registrations = rdma::CachedRegistrations();
+  c.one_use_live = static_cast<uint64_t>(std::max<int64_t>(0, s.one_use_live.load()));
   return c;
 }
 
