@@ -87,6 +87,7 @@ mapfile -d '' cmd </run/cfs/cmd
 cwd=$(cat /run/cfs/cwd)
 cd "$cwd" || setup_fail "cd $cwd"
 echo "setup-ok $(up)" >>/run/cfs/status
+: >/run/cfs/ready  # its mtime is the host's clock at this point
 log "set-up done; running in $cwd: ${cmd[*]}"
 
 # The host's exported environment, then ours on top.
@@ -113,7 +114,7 @@ if kill -0 "$catpid" 2>/dev/null; then
 fi
 for _ in $(seq 1 100); do kill -0 "$catpid" 2>/dev/null || break; sleep 0.1; done
 wait "$catpid" 2>/dev/null
-echo "$rc" >/run/cfs/rc
+echo "$rc" >/run/cfs/rc  # its mtime: the host's clock when the command ended
 echo "done $t0 $t1" >>/run/cfs/status
 log "command exited with $rc after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 poweroff_now

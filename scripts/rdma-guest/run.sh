@@ -70,8 +70,9 @@ done >"$run/env"
 # shellcheck disable=SC2016
 echo 'export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"' >>"$run/env"
 modules="crc32_generic rdma_rxe ib_uverbs rdma_ucm fuse dummy virtio_console ${CFS_RDMA_GUEST_EXTRA_MODULES:-}"
-# The command gets the outer budget minus time to boot and to report.
-inner=$((timeout_s - 90))
+# The command gets the outer budget minus time to boot and to report, so a
+# hung command is killed in the guest and its output still reaches us.
+inner=$((timeout_s - 90)); [ $inner -ge $((timeout_s / 2)) ] || inner=$((timeout_s / 2))
 {
   echo "RG_MODULES='$modules'"
   echo "RG_ADDR=10.77.0.1 RG_DEVICE=rxe0 RG_INNER_TIMEOUT=$inner"
@@ -128,7 +129,7 @@ exec 3<>"$run/stdin"
 tailpid=""
 if [ "$verbose" = 1 ]; then tail -f "$run/console.log" >&2 & tailpid=$!; fi
 rg_log "booting kernel $RG_KVER ($accel, $smp CPUs, $mem MiB, timeout ${timeout_s} s); shares: ${shares[*]}"
-start=$(date +%s.%N)
+start=$(date +%s)
 set +e
 timeout -k 10 "$timeout_s" "${qemu[@]}" <&3 2>"$run/qemu.err" &
 qpid=$!
@@ -137,7 +138,7 @@ qrc=$?
 qpid=""
 set -e
 [ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
-elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+elapsed=$(( $(date +%s) - start ))
 
 status=$(cat "$run/status" 2>/dev/null || true)
 if ! grep -q '^setup-ok' <<<"$status"; then
@@ -149,7 +150,7 @@ if ! grep -q '^setup-ok' <<<"$status"; then
   rg_log "error: guest set-up failed: $why"
   exit $rc
 fi
-boot=$(awk '/^setup-ok/ { print $2 }' <<<"$status")
+boot=$(( $(stat -c %Y "$run/ready") - start ))
 if [ ! -f "$run/rc" ]; then
   if [ $qrc = 124 ] || [ $qrc = 137 ]; then why="timed out after ${timeout_s} s (qemu killed)"; rc=124
   else why="guest died while the command ran (qemu exit $qrc)"; rc=126; fi
@@ -159,8 +160,10 @@ if [ ! -f "$run/rc" ]; then
 fi
 rc=$(cat "$run/rc")
 ran=$(awk '/^done/ { printf "%.1f", $3 - $2 }' <<<"$status")
-if [ "$rc" != 0 ] && grep -qE 'Out of memory|BUG:|Oops|Call Trace' "$run/console.log"; then
+if [ "$rc" = 124 ]; then
+  show_console "the command timed out after $inner s in the guest"
+elif [ "$rc" != 0 ] && grep -qE 'Out of memory|BUG:|Oops|Call Trace' "$run/console.log"; then
   show_console "kernel trouble while the command ran"
 fi
-rg_log "guest ready after ${boot} s of guest uptime; command exited $rc after ${ran} s; ${elapsed} s in all"
+rg_log "guest ready ${boot} s after start; command exited $rc after ${ran} s; ${elapsed} s in all"
 exit "$rc"
