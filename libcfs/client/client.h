@@ -19,7 +19,10 @@ namespace cfs::client {
 
 struct ClientOptions {
   std::vector<std::string> meta_addrs;  // "host:port", tried in order
+  // Data path to the S-workers: tcp, rdma or auto (rpc::MakeTransport). The
+  // M-worker is always reached over TCP: its messages are small, no bulk.
   std::string transport = "tcp";
+  std::string rdma_device;              // "" = the device rdma_cm picks for the address
   int channels_per_worker = 2;
   int readahead_stripes = 2;            // whole stripes fetched ahead on sequential reads
   int write_behind_stripes = 2;         // full stripes in flight per file before a write waits
@@ -134,6 +137,9 @@ class Client {
   // ---- cluster ----
   virtual Result<pb::StatusResponse> ClusterStatus() = 0;
   virtual Result<pb::ClusterMap> GetClusterMap(bool refresh) = 0;
+  // What the data path reaches the S-worker at host:port over, "tcp" or
+  // "rdma" (Channel::kind()), connecting a data channel if none is open yet.
+  virtual Result<std::string> DataPathTo(const std::string& host, uint16_t port) = 0;
 };
 
 }  // namespace cfs::client

@@ -48,13 +48,14 @@ struct OpenEntry {
 
 class ClientImpl : public Client {
  public:
-  ClientImpl(const ClientOptions& opts, std::shared_ptr<rpc::Transport> transport,
-             std::vector<rpc::Endpoint> addrs)
+  // meta_transport reaches the M-worker (TCP), data_transport the S-workers.
+  ClientImpl(const ClientOptions& opts, std::shared_ptr<rpc::Transport> meta_transport,
+             std::shared_ptr<rpc::Transport> data_transport, std::vector<rpc::Endpoint> addrs)
       : opts_(opts),
-        meta_(transport, std::move(addrs), opts.timeout,
+        meta_(std::move(meta_transport), std::move(addrs), opts.timeout,
               std::min<std::chrono::milliseconds>(opts.timeout, std::chrono::seconds(15))),
         map_(&meta_, kMapMaxAge),
-        data_pool_(transport, opts.channels_per_worker),
+        data_pool_(std::move(data_transport), opts.channels_per_worker),
         io_(&data_pool_, &map_, opts.timeout, &meta_, opts.failure_timeout) {
     std::random_device rd;
     client_id_ = (uint64_t(rd()) << 32 | rd()) | 1;  // never 0 (0 means "not opening")
@@ -422,6 +423,11 @@ class ClientImpl : public Client {
 
   Result<pb::ClusterMap> GetClusterMap(bool refresh) override { return map_.Get(refresh); }
 
+  Result<std::string> DataPathTo(const std::string& host, uint16_t port) override {
+    CFS_ASSIGN_OR_RETURN(std::shared_ptr<rpc::Channel> ch, data_pool_.Get(rpc::Endpoint{host, port}));
+    return std::string(ch->kind());
+  }
+
  private:
   std::shared_ptr<FileImpl> FindOpen(uint64_t ino) {
     std::lock_guard<std::mutex> g(files_mu_);
@@ -507,8 +513,15 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opts) {
     CFS_ASSIGN_OR_RETURN(rpc::Endpoint ep, rpc::Endpoint::Parse(a));
     addrs.push_back(std::move(ep));
   }
-  CFS_ASSIGN_OR_RETURN(std::shared_ptr<rpc::Transport> transport, rpc::MakeTransport(opts.transport));
-  auto c = std::make_unique<ClientImpl>(opts, std::move(transport), std::move(addrs));
+  // Metadata stays on TCP whatever the data transport: small messages, no bulk,
+  // and the M-worker serves TCP only.
+  CFS_ASSIGN_OR_RETURN(std::shared_ptr<rpc::Transport> meta_transport, rpc::MakeTransport("tcp"));
+  auto data_transport = rpc::MakeTransport(opts.transport, opts.rdma_device);
+  if (!data_transport.ok())
+    return Status(data_transport.status().err(),
+                  "data transport " + opts.transport + ": " + data_transport.status().message());
+  auto c = std::make_unique<ClientImpl>(opts, std::move(meta_transport), std::move(*data_transport),
+                                        std::move(addrs));
   CFS_RETURN_IF_ERROR(c->Init());
   return std::unique_ptr<Client>(std::move(c));
 }

@@ -18,10 +18,11 @@ constexpr int kStripesInFlight = 4;
 
 class EcRepairer : public Repairer {
  public:
-  EcRepairer(std::shared_ptr<rpc::Transport> transport, rpc::Endpoint meta_ep)
-      : meta_(transport, {meta_ep}, std::chrono::seconds(30), std::chrono::seconds(10)),
+  EcRepairer(std::shared_ptr<rpc::Transport> meta_transport,
+             std::shared_ptr<rpc::Transport> data_transport, rpc::Endpoint meta_ep)
+      : meta_(std::move(meta_transport), {meta_ep}, std::chrono::seconds(30), std::chrono::seconds(10)),
         map_(&meta_, std::chrono::seconds(2)),
-        pool_(transport, 2),
+        pool_(std::move(data_transport), 2),
         io_(&pool_, &map_, &meta_, std::chrono::milliseconds(5000)),
         tasks_(kStripesInFlight) {}
 
@@ -323,10 +324,16 @@ class EcRepairer : public Repairer {
 
 }  // namespace
 
-Result<std::unique_ptr<Repairer>> NewRepairer(const std::string& meta_addr) {
+Result<std::unique_ptr<Repairer>> NewRepairer(const std::string& meta_addr, const std::string& transport,
+                                              const std::string& rdma_device) {
   CFS_ASSIGN_OR_RETURN(rpc::Endpoint ep, rpc::Endpoint::Parse(meta_addr));
-  CFS_ASSIGN_OR_RETURN(std::shared_ptr<rpc::Transport> transport, rpc::MakeTransport("tcp"));
-  return std::unique_ptr<Repairer>(std::make_unique<EcRepairer>(std::move(transport), std::move(ep)));
+  // The M-worker serves TCP only (small messages, no bulk).
+  CFS_ASSIGN_OR_RETURN(std::shared_ptr<rpc::Transport> meta_transport, rpc::MakeTransport("tcp"));
+  auto data = rpc::MakeTransport(transport, rdma_device);
+  if (!data.ok())
+    return Status(data.status().err(), "repairer data transport " + transport + ": " + data.status().message());
+  return std::unique_ptr<Repairer>(
+      std::make_unique<EcRepairer>(std::move(meta_transport), std::move(*data), std::move(ep)));
 }
 
 }  // namespace cfs::client

@@ -62,6 +62,9 @@ Result<ClientOptions> ClientOptions::Parse(const std::string& cluster, const std
       if (val != "tcp" && val != "rdma" && val != "auto")
         return Status::Invalid("option transport=" + val + ": expected tcp, rdma or auto");
       o.transport = val;
+    } else if (key == "rdma_device") {
+      if (val.empty()) return Status::Invalid("option rdma_device needs a device name (e.g. rxe0, mlx5_0)");
+      o.rdma_device = val;
     } else if (key == "timeout_ms") {
       CFS_ASSIGN_OR_RETURN(long v, ParseInt(key, val, 100, 3600 * 1000));
       o.timeout = std::chrono::milliseconds(v);
@@ -79,7 +82,7 @@ Result<ClientOptions> ClientOptions::Parse(const std::string& cluster, const std
       o.write_behind_stripes = static_cast<int>(v);
     } else {
       return Status::Invalid("unknown option '" + key +
-                             "' (known: transport, timeout_ms, failure_timeout_ms, readahead, channels, write_behind)");
+                             "' (known: transport, rdma_device, timeout_ms, failure_timeout_ms, readahead, channels, write_behind)");
     }
   }
   return o;

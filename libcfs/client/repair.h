@@ -43,7 +43,10 @@ class Repairer {
 };
 
 // A Repairer that talks to the cluster whose M-worker listens at meta_addr
-// (HOST:PORT), over TCP.
-Result<std::unique_ptr<Repairer>> NewRepairer(const std::string& meta_addr);
+// (HOST:PORT), over TCP; it moves units to and from the S-workers over
+// `transport` (tcp, rdma or auto, see rpc::MakeTransport).
+Result<std::unique_ptr<Repairer>> NewRepairer(const std::string& meta_addr,
+                                              const std::string& transport = "tcp",
+                                              const std::string& rdma_device = "");
 
 }  // namespace cfs::client
