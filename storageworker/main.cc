@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "meta_link.h"
+#include "rpc/rdma_transport.h"
 #include "rpc/transport.h"
 #include "storage_service.h"
 #include "target.h"
@@ -34,6 +35,21 @@ cfs::Result<cfs::rpc::Endpoint> ParseListen(const std::string& s) {
   return ep;
 }
 
+// What a server of MakeTransport(name) serves, as registered with the
+// M-worker: "tcp" or "tcp+rdma" (rdma and auto servers keep TCP beside RDMA).
+// auto adds RDMA only where this process can use it; the reason it could not
+// is logged (MakeTransport logs it too).
+std::string ServedTransports(const std::string& name, const std::string& device) {
+  if (name == "tcp") return "tcp";
+  if (name == "rdma") return "tcp+rdma";
+  cfs::rpc::RdmaOptions ro;
+  ro.device = device;
+  cfs::Status usable = cfs::rpc::RdmaUsable(ro);
+  if (usable.ok()) return "tcp+rdma";
+  LOG_INFO("--transport auto: serving TCP only: {}", usable.message());
+  return "tcp";
+}
+
 bool g_log_to_file = false;
 
 // Start-up errors go to stderr (the launcher shows them) and to the log file.
@@ -49,6 +65,7 @@ int main(int argc, char** argv) {
   using namespace cfs;
   CLI::App app{"cfs-storage: CFS S-worker, serves stripe units from local target directories"};
   std::string meta, listen = "0.0.0.0:0", advertise, metrics, log_file, log_level = "info";
+  std::string transport_name = "tcp", rdma_device;
   std::vector<std::string> target_dirs;
   int threads = 16;
   size_t max_open = 1024;
@@ -61,6 +78,18 @@ int main(int argc, char** argv) {
                  "host clients use to reach this worker (default: the listen host, or 127.0.0.1 "
                  "when listening on 0.0.0.0)");
   app.add_option("--target", target_dirs, "target directory (repeat for several; required)");
+  app.add_option("--transport", transport_name,
+                 "what clients may reach this worker over: tcp; rdma (RDMA and TCP on the same "
+                 "port number; fails at start when RDMA is unusable: no device, RLIMIT_MEMLOCK too "
+                 "low); auto (adds RDMA when this machine can use it, else TCP only, saying why). "
+                 "The M-worker is always reached over TCP")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tcp", "rdma", "auto"}))
+      ->type_name("tcp|rdma|auto");
+  app.add_option("--rdma-device", rdma_device,
+                 "RDMA device to serve on (e.g. rxe0, mlx5_0; default: the device that holds the "
+                 "listen address)")
+      ->type_name("NAME");
   app.add_option("--metrics", metrics, "serve Prometheus metrics at http://HOST:PORT/metrics");
   app.add_option("--log", log_file, "log file (default: stderr)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
@@ -98,6 +127,16 @@ int main(int argc, char** argv) {
   if (advertise.empty())
     advertise = (listen_ep->host == "0.0.0.0" || listen_ep->host.empty()) ? "127.0.0.1" : listen_ep->host;
 
+  // The transport first: `--transport rdma` where RDMA is unusable fails at
+  // once with the transport's reason (no device, RLIMIT_MEMLOCK too low).
+  auto transport = rpc::MakeTransport(transport_name, rdma_device);
+  if (!transport.ok()) return Fail("--transport " + transport_name + ": " + transport.status().ToString());
+  auto served = ServedTransports(transport_name, rdma_device);
+  // The M-worker serves TCP only (small messages, no bulk): the link to it
+  // never depends on RDMA.
+  auto meta_transport = rpc::MakeTransport("tcp");
+  if (!meta_transport.ok()) return Fail("transport tcp: " + meta_transport.status().ToString());
+
   std::string worker_uuid = storage::ResolveWorkerUuid(target_dirs);
   std::vector<std::unique_ptr<storage::Target>> targets;
   for (const auto& d : target_dirs) {
@@ -107,12 +146,11 @@ int main(int argc, char** argv) {
     targets.push_back(std::move(*t));
   }
 
-  auto transport = rpc::MakeTransport("tcp");
-  if (!transport.ok()) return Fail("transport: " + transport.status().ToString());
   storage::StorageService service(std::move(targets));
   Status st = service.Start(**transport, listen_ep->host, listen_ep->port, threads);
   if (!st.ok()) return Fail(st.ToString());
-  LOG_INFO("cfs-storage listening on {}:{}", listen_ep->host, service.port());
+  LOG_INFO("cfs-storage listening on {}:{}, serving {} (--transport {})", listen_ep->host, service.port(),
+           served, transport_name);
   LOG_INFO("worker uuid={} advertise={}:{} targets={} threads={}", worker_uuid, advertise,
            service.port(), service.num_targets(), threads);
 
@@ -141,8 +179,8 @@ int main(int argc, char** argv) {
   lo.worker_uuid = worker_uuid;
   lo.host = advertise;
   lo.port = service.port();
-  lo.transport = (*transport)->name();
-  storage::MetaLink link(lo, &service, *transport);
+  lo.transport = served;
+  storage::MetaLink link(lo, &service, *meta_transport);
   link.Start();
 
   int sig = WaitForStopSignal(sigs);

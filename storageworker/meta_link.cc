@@ -117,8 +117,9 @@ Status MetaLink::Register() {
     worker_id_ = resp.worker_id();
   }
   cv_.notify_all();
-  LOG_INFO("registered with M-worker {} worker_id={} epoch={} address={}:{}",
-           opts_.meta[current_].ToString(), resp.worker_id(), resp.epoch(), opts_.host, opts_.port);
+  LOG_INFO("registered with M-worker {} worker_id={} epoch={} address={}:{} serving {}",
+           opts_.meta[current_].ToString(), resp.worker_id(), resp.epoch(), opts_.host, opts_.port,
+           opts_.transport);
   return Status::OK();
 }
 

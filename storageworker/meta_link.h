@@ -20,12 +20,15 @@ struct MetaLinkOptions {
   std::string worker_uuid;
   std::string host;  // advertised to clients
   uint16_t port = 0; // the port the service actually listens on
+  // What clients may reach us over, shown by `cfs workers`/`cfs status`:
+  // "tcp" or "tcp+rdma" (an RDMA server keeps TCP on the same port number).
   std::string transport = "tcp";
   std::chrono::milliseconds interval{1000};
 };
 
 class MetaLink {
  public:
+  // transport reaches the M-worker: TCP, whatever the service serves.
   MetaLink(MetaLinkOptions opts, StorageService* service, std::shared_ptr<rpc::Transport> transport);
   ~MetaLink();  // Stop()
 
