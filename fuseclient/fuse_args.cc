@@ -10,7 +10,7 @@ namespace {
 
 // Options of the CFS client library (see include/cfs/cfs.h).
 bool IsClientOption(const std::string& key) {
-  return key == "transport" || key == "timeout_ms" || key == "readahead" || key == "channels" ||
+  return key == "transport" || key == "rdma_device" || key == "timeout_ms" || key == "readahead" || key == "channels" ||
          key == "write_behind" || key == "failure_timeout_ms";
 }
 
@@ -49,8 +49,14 @@ const char* FuseUsage() {
          "  -f            stay in the foreground (default: daemonize once mounted)\n"
          "  -d            debug: trace every FUSE request (implies -f)\n"
          "  -o opt,...    options, comma separated:\n"
-         "     CFS client:  transport=tcp|rdma|auto, readahead=STRIPES, timeout_ms=MS,\n"
-         "                  channels=N, write_behind=STRIPES, failure_timeout_ms=MS\n"
+         "     CFS client:  transport=tcp|rdma|auto, rdma_device=NAME, readahead=STRIPES,\n"
+         "                  timeout_ms=MS, channels=N, write_behind=STRIPES, failure_timeout_ms=MS\n"
+         "                  transport: the data path to the S-workers (default tcp); rdma\n"
+         "                  fails at start when RDMA is unusable (no device, RLIMIT_MEMLOCK\n"
+         "                  too low), auto uses RDMA where it reaches an S-worker, else\n"
+         "                  TCP, and logs its choice. The M-worker is always reached over\n"
+         "                  TCP. rdma_device: e.g. rxe0, mlx5_0 (default: the device\n"
+         "                  that holds the S-worker's route)\n"
          "     daemon:      log=FILE, loglevel=trace|debug|info|warn|error\n"
          "     FUSE/mount:  anything else (ro, noexec, nosuid, nodev, noatime, fsname=...),\n"
          "                  passed to libfuse; default_permissions, allow_other,\n"

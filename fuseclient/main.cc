@@ -176,8 +176,12 @@ int main(int argc, char** argv) {
   InitLogging("cfs-fuse", args.log_file, level);
   BlockExitSignals(SIG_BLOCK);
   auto cl = client::Client::Connect(*copts);
-  if (!cl.ok())
+  if (!cl.ok()) {
+    // An unusable data transport (transport=rdma without a device, memlock
+    // too low) is not the M-worker's fault: say what it is.
+    if (cl.status().message().rfind("data transport ", 0) == 0) return Fail(cl.status().ToString());
     return Fail("cannot reach M-worker at " + args.cluster + ": " + cl.status().ToString());
+  }
   std::unique_ptr<client::Client> client = std::move(cl).value();
   // Connect may be lazy; make sure the M-worker answers before mounting.
   auto root = client->GetAttr(FUSE_ROOT_ID);
