@@ -49,6 +49,19 @@ uint64_t FileHash(const std::string& path) {
   return n < 0 ? 0 : h;
 }
 
+std::string TestTransportArgs() {
+  auto env = [](const char* n) -> std::string {
+    const char* v = getenv(n);
+    return v ? v : "";
+  };
+  std::string t = env("CFS_TEST_TRANSPORT"), b = env("CFS_TEST_BIND");
+  if (b.empty() && !t.empty() && t != "tcp") b = env("CFS_RDMA_ADDR");
+  std::string args;
+  if (!t.empty()) args += " --transport " + t;
+  if (!b.empty()) args += " --bind " + b;
+  return args;
+}
+
 // splitmix64 of (seed, 8-byte word index): any offset can be regenerated.
 void FillPattern(void* buf, size_t len, uint64_t seed, uint64_t offset) {
   auto* out = static_cast<unsigned char*>(buf);
@@ -132,7 +145,7 @@ LocalCluster::~LocalCluster() {
 std::string LocalCluster::Up() {
   std::string cmd = Bin("cfs") + " local up --dir '" + dir_ + "' --mount '" + mnt_ +
                     "' --workers " + std::to_string(opts_.workers) + " --stripe " + opts_.stripe +
-                    " --unit " + opts_.unit;
+                    " --unit " + opts_.unit + TestTransportArgs();
   for (auto& a : opts_.extra_args) cmd += " " + a;
   std::string out;
   int rc = Run(cmd, &out);

@@ -17,6 +17,11 @@ std::string Bin(const std::string& name);
 int Run(const std::string& cmd, std::string* output = nullptr);
 // xxh3-64 of a whole file's content (0 and errno set if unreadable).
 uint64_t FileHash(const std::string& path);
+// " --transport X --bind Y" for `cfs local up` from CFS_TEST_TRANSPORT and
+// CFS_TEST_BIND (the bind address defaults to CFS_RDMA_ADDR for a transport
+// other than tcp): how the rdma-labelled runs in the Soft-RoCE guest put a
+// cluster on RDMA. "" when unset: TCP on 127.0.0.1.
+std::string TestTransportArgs();
 // Deterministic pseudo-random bytes from a seed (for content checks).
 void FillPattern(void* buf, size_t len, uint64_t seed, uint64_t offset = 0);
 // Writes `size` bytes of FillPattern(seed) to path in `chunk` sized writes; true on success.

@@ -12,7 +12,8 @@
 // memory announced with RegisterMemory and plain (unaligned) memory; errors
 // and timeouts; a server process killed by SIGKILL mid-transfer (the call
 // fails promptly, the channel turns unhealthy, a pool reconnects to a new
-// server on the same port); on RDMA, GetRdmaCounters grows by the bytes moved.
+// server on the same port); on RDMA, GetRdmaCounters grows by the bytes moved
+// and no one-use registration outlives its call (one_use_live).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -446,6 +447,12 @@ class TransportTest : public ::testing::TestWithParam<std::string> {
     ep_ = Endpoint{host_, server_->port()};
   }
   void TearDown() override {
+    if (rdma()) {
+      // Calls complete asynchronously: give the last ones a moment.
+      auto until = Clock::now() + 10s;
+      while (GetRdmaCounters().one_use_live != 0 && Clock::now() < until) std::this_thread::sleep_for(50ms);
+      EXPECT_EQ(GetRdmaCounters().one_use_live, 0u) << "one-use RDMA registrations outlive the calls that made them";
+    }
     if (server_) server_->Stop();
   }
 
