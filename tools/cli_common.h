@@ -23,6 +23,10 @@ struct ClusterFlags {
   std::string mount;    // --mount DIR
   bool json = false;    // --json
   int timeout_s = 10;   // --timeout
+  // --transport: the data path to the S-workers (tcp|rdma|auto); default
+  // $CFS_TRANSPORT, else auto. The M-worker is always reached over TCP.
+  std::string transport;
+  std::string rdma_device;  // --rdma-device
 };
 void AddClusterFlags(CLI::App* cmd, ClusterFlags* f);
 
@@ -30,6 +34,9 @@ void AddClusterFlags(CLI::App* cmd, ClusterFlags* f);
 // the reason and sets *exit_code.
 std::unique_ptr<client::Client> ConnectOrReport(const ClusterFlags& f, const std::string& path,
                                                 std::string* cfs_path, int* exit_code);
+
+// The data transport a command uses: --transport, else $CFS_TRANSPORT, else auto.
+std::string DataTransport(const ClusterFlags& f);
 
 // "cfs: <what>: <status>" on stderr; returns kExitFailure.
 int Fail(const std::string& what, const Status& st);

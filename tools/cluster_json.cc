@@ -17,7 +17,7 @@ nlohmann::json WorkerJson(const pb::WorkerInfo& w) {
                    {"address", w.host() + ":" + std::to_string(w.port())},
                    {"up", w.up()},
                    {"last_heartbeat_ms_ago", w.last_heartbeat_ms_ago()},
-                   {"transport", w.transport()}};
+                   {"transport", w.transport().empty() ? "tcp" : w.transport()}};
   j["targets"] = nlohmann::json::array();
   for (uint32_t t : w.target_ids()) j["targets"].push_back(t);
   return j;

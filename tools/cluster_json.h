@@ -9,7 +9,9 @@
 namespace cfs::tools {
 
 nlohmann::json LayoutJson(const pb::Layout& l);        // {unit, k, m, targets[]}
-nlohmann::json WorkerJson(const pb::WorkerInfo& w);    // {id, address, up, last_heartbeat_ms_ago, targets[], transport}
+// {id, address, up, last_heartbeat_ms_ago, targets[], transport}; transport is
+// what the worker serves: "tcp" or "tcp+rdma" (`cfs workers` adds reached_over).
+nlohmann::json WorkerJson(const pb::WorkerInfo& w);
 nlohmann::json TargetJson(const pb::TargetInfo& t);    // {id, worker, path, up, capacity, used, free, retired}
 // "4+2 unit=1 MiB" (without targets).
 std::string LayoutShape(const pb::Layout& l);

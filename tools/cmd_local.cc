@@ -49,9 +49,22 @@ void AddLocalCommand(CLI::App& app, Action* action) {
         ->check(CLI::NonNegativeNumber)
         ->type_name("S");
     up->add_option("--unit", f->unit, "default stripe unit (default 1M)")->type_name("SIZE");
-    up->add_option("--transport", f->transport, "tcp or rdma (default tcp)")
-        ->check(CLI::IsMember({"tcp", "rdma"}))
-        ->type_name("tcp|rdma");
+    up->add_option("--transport", f->transport,
+                   "data path between the mount (and clients) and the S-workers (default tcp): rdma "
+                   "needs a usable RDMA device and a --bind address on it, and fails before starting "
+                   "anything otherwise; auto uses RDMA where it reaches an S-worker, else TCP. The "
+                   "M-worker is always reached over TCP. Kept in DIR/cluster.json")
+        ->check(CLI::IsMember({"tcp", "rdma", "auto"}))
+        ->type_name("tcp|rdma|auto");
+    up->add_option("--bind", f->bind,
+                   "IPv4 address all daemons listen on (M-worker, S-workers, metrics; default "
+                   "127.0.0.1). rdma_cm cannot use 127.x on Soft-RoCE: with --transport rdma give the "
+                   "RDMA interface's address (e.g. 10.77.0.1). Kept in DIR/cluster.json")
+        ->type_name("ADDR");
+    up->add_option("--rdma-device", f->rdma_device,
+                   "RDMA device for --transport rdma|auto (e.g. rxe0; default: the device that holds "
+                   "--bind)")
+        ->type_name("NAME");
     up->add_option("--fuse-options", f->fuse_options, "extra -o options for cfs-fuse (e.g. allow_other)")
         ->type_name("OPTS");
     up->add_option("--log-level", f->log_level, "daemons' log level")

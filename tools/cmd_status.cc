@@ -1,9 +1,11 @@
 // `cfs status`: one screen about the whole cluster.
 #include <iostream>
+#include <map>
 
 #include "cli_common.h"
 #include "cluster_json.h"
 #include "common/layout.h"
+#include "data_paths.h"
 #include "meta_rpc.h"
 #include "table.h"
 
@@ -36,6 +38,9 @@ static int RunStatus(const ClusterFlags& f) {
   bool have_rb = false;
   if (auto mc = MetaClientOrReport(f, &rc); mc) have_rb = mc->Call(pb::REBUILD_STATUS, pb::Empty(), &rb).ok();
   rc = kExitOk;
+  // Per S-worker: what it serves and what this client reaches it over.
+  auto paths = ProbeDataPaths(*c, map);
+  const std::string transport = DataTransport(f);
   auto ids = [&](bool want_retired) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& t : map.targets())
@@ -57,6 +62,17 @@ static int RunStatus(const ClusterFlags& f) {
                      {"directories", st->directories()},
                      {"pending_deletes", st->pending_deletes()},
                      {"default_layout", LayoutJson(st->default_layout())}};
+    j["transport"] = transport;
+    j["data_paths"] = nlohmann::json::array();
+    for (const auto& w : map.workers()) {
+      const DataPath& p = paths[w.id()];
+      j["data_paths"].push_back({{"id", w.id()},
+                                 {"address", w.host() + ":" + std::to_string(w.port())},
+                                 {"up", w.up()},
+                                 {"serves", p.serves},
+                                 {"reached_over", p.reached},
+                                 {"error", p.error}});
+    }
     if (have_rb)
       j["rebuild"] = {{"state", rb.state()}, {"detail", rb.detail()}, {"pending_items", rb.pending_items()},
                       {"errors", rb.errors()}};
@@ -86,7 +102,20 @@ static int RunStatus(const ClusterFlags& f) {
                        std::to_string(st->directories()) + " directories)");
   kv.Add("pending deletes", std::to_string(st->pending_deletes()));
   kv.Add("default layout", LayoutShape(st->default_layout()));
+  std::map<std::string, int> reached;
+  for (const auto& [id, p] : paths) reached[p.reached.empty() ? "not reached" : "over " + p.reached]++;
+  std::string summary;
+  for (const auto& [how, n] : reached) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + how;
+  kv.Add("data transport", transport + " (this client); S-workers: " + (summary.empty() ? "none" : summary));
   std::cout << kv.ToString();
+  if (map.workers_size() > 0) {
+    Table t({"S-WORKER", "ADDRESS", "STATE", "DATA PATH"});
+    t.AlignRight(0);
+    for (const auto& w : map.workers())
+      t.AddRow({std::to_string(w.id()), w.host() + ":" + std::to_string(w.port()), w.up() ? "up" : "DOWN",
+                paths[w.id()].Describe()});
+    std::cout << "\n" << t.ToString();
+  }
   if (wdown > 0) {
     std::cout << "\nworkers down:";
     for (const auto& w : map.workers())

@@ -3,6 +3,7 @@
 
 #include "cli_common.h"
 #include "cluster_json.h"
+#include "data_paths.h"
 #include "table.h"
 
 namespace cfs::tools {
@@ -19,14 +20,19 @@ static int RunWorkers(const ClusterFlags& f) {
   if (!c) return rc;
   auto map = c->GetClusterMap(true);
   if (!map.ok()) return Fail("workers", map.status());
+  auto paths = ProbeDataPaths(*c, *map);
   if (f.json) {
-    nlohmann::json j{{"epoch", map->epoch()}};
+    nlohmann::json j{{"epoch", map->epoch()}, {"transport", DataTransport(f)}};
     j["workers"] = nlohmann::json::array();
-    for (const auto& w : map->workers()) j["workers"].push_back(WorkerJson(w));
+    for (const auto& w : map->workers()) {
+      nlohmann::json wj = WorkerJson(w);
+      wj["reached_over"] = paths[w.id()].reached;
+      j["workers"].push_back(wj);
+    }
     PrintJson(j);
     return kExitOk;
   }
-  Table tab({"ID", "ADDRESS", "STATE", "LAST HEARTBEAT", "TARGETS", "TRANSPORT"});
+  Table tab({"ID", "ADDRESS", "STATE", "LAST HEARTBEAT", "TARGETS", "SERVES", "REACHED OVER"});
   tab.AlignRight(0);
   int up = 0;
   for (const auto& w : map->workers()) {
@@ -34,7 +40,9 @@ static int RunWorkers(const ClusterFlags& f) {
     for (uint32_t t : w.target_ids()) targets += (targets.empty() ? "" : ",") + std::to_string(t);
     tab.AddRow({std::to_string(w.id()), w.host() + ":" + std::to_string(w.port()),
                 w.up() ? "up" : "DOWN", Ago(w.last_heartbeat_ms_ago()), targets,
-                w.transport().empty() ? "tcp" : w.transport()});
+                paths[w.id()].serves,
+                !paths[w.id()].reached.empty() ? paths[w.id()].reached
+                                               : (paths[w.id()].error.empty() ? "-" : "unreachable")});
     up += w.up();
   }
   std::cout << tab.ToString() << map->workers_size() << " workers, " << up << " up, "

@@ -1,5 +1,6 @@
 #include "local_cluster.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -18,7 +19,9 @@
 #include "client/client.h"
 #include "cluster_locator.h"
 #include "common/layout.h"
+#include "data_paths.h"
 #include "process_util.h"
+#include "rpc/rdma_transport.h"
 #include "table.h"
 
 namespace cfs::tools {
@@ -96,6 +99,13 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
     if (Status s = l.ValidateShape(); !s.ok()) return UsageError("--unit: " + s.message());
   }
   std::string mount = f.mount.empty() ? "" : AbsoluteNoFollow(f.mount);
+  if (!f.bind.empty()) {
+    in_addr ip{};
+    if (inet_pton(AF_INET, f.bind.c_str(), &ip) != 1)
+      return UsageError("--bind " + f.bind + ": expected an IPv4 address of this machine (e.g. 127.0.0.1, 10.77.0.1)");
+    if (ip.s_addr == htonl(INADDR_ANY))
+      return UsageError("--bind 0.0.0.0: give one address; clients are told to reach the daemons there");
+  }
   if (!f.rebuild_rate.empty() && f.rebuild_rate != "0") {
     if (auto r = ParseSize(f.rebuild_rate); !r.ok()) return UsageError("--rebuild-rate: " + r.status().message());
   }
@@ -122,6 +132,10 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
     if (!f.unit.empty() && unit != cfg->unit) return refuse("--unit", f.unit, FormatSize(cfg->unit));
     if (!f.transport.empty() && f.transport != cfg->transport)
       return refuse("--transport", f.transport, cfg->transport);
+    // Ports were chosen free on the old address, and the mount names it.
+    if (!f.bind.empty() && f.bind != cfg->bind) return refuse("--bind", f.bind, cfg->bind);
+    if (!f.rdma_device.empty() && f.rdma_device != cfg->rdma_device)
+      return refuse("--rdma-device", f.rdma_device, cfg->rdma_device.empty() ? "(any)" : cfg->rdma_device);
     if (!mount.empty() && mount != cfg->mount) return refuse("--mount", mount, cfg->mount);
     if (!f.fuse_options.empty()) cfg->fuse_options = f.fuse_options;
     if (!f.log_level.empty()) cfg->log_level = f.log_level;
@@ -129,8 +143,8 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
     if (f.workers_given && f.workers > cfg->workers) {
       // Growing: new workers get new ports.
       int add = f.workers - cfg->workers;
-      auto ports = FreePorts(2 * add);
-      if (!ports.ok()) return Fail("choosing ports", ports.status());
+      auto ports = FreePorts(2 * add, cfg->bind);
+      if (!ports.ok()) return Fail("choosing ports on " + cfg->bind, ports.status());
       for (int i = 0; i < add; i++) {
         cfg->worker_ports.push_back((*ports)[2 * i]);
         cfg->worker_metrics_ports.push_back((*ports)[2 * i + 1]);
@@ -168,11 +182,17 @@ int LocalLauncher::Configure(const UpFlags& f, LocalConfig* cfg) {
                       " S-workers but --workers is " + std::to_string(cfg->workers));
   cfg->unit = f.unit.empty() ? kDefaultStripeUnit : unit;
   cfg->transport = f.transport.empty() ? "tcp" : f.transport;
+  cfg->rdma_device = f.rdma_device;
+  cfg->bind = f.bind.empty() ? "127.0.0.1" : f.bind;
   cfg->mount = mount;
   cfg->fuse_options = f.fuse_options;
   cfg->log_level = f.log_level.empty() ? "info" : f.log_level;
-  auto ports = FreePorts(2 + 2 * cfg->workers);
-  if (!ports.ok()) return Fail("choosing ports", ports.status());
+  auto ports = FreePorts(2 + 2 * cfg->workers, cfg->bind);
+  if (!ports.ok()) {
+    if (ports.status().err() == EADDRNOTAVAIL)
+      return UsageError("--bind " + cfg->bind + ": no interface of this machine has that address");
+    return Fail("choosing ports on " + cfg->bind, ports.status());
+  }
   cfg->meta_port = (*ports)[0];
   cfg->meta_metrics_port = (*ports)[1];
   for (int i = 0; i < cfg->workers; i++) {
@@ -199,7 +219,7 @@ Result<pid_t> LocalLauncher::SpawnMeta(const LocalConfig& cfg) {
   std::vector<std::string> argv = {*bin,
                                    "--listen", cfg.meta_addr(),
                                    "--db", paths_.meta_db(),
-                                   "--metrics", "127.0.0.1:" + std::to_string(cfg.meta_metrics_port),
+                                   "--metrics", cfg.addr(cfg.meta_metrics_port),
                                    "--log", paths_.meta_log(),
                                    "--log-level", cfg.log_level,
                                    "--default-stripe", cfg.stripe(),
@@ -225,12 +245,17 @@ Result<pid_t> LocalLauncher::SpawnWorker(const LocalConfig& cfg, int i) {
   std::vector<std::string> argv = {
       *bin,
       "--meta", cfg.meta_addr(),
-      "--listen", "127.0.0.1:" + std::to_string(cfg.worker_ports[i]),
-      "--advertise", "127.0.0.1",
+      "--listen", cfg.addr(cfg.worker_ports[i]),
+      "--advertise", cfg.bind,
       "--target", paths_.worker_target(i),
-      "--metrics", "127.0.0.1:" + std::to_string(cfg.worker_metrics_ports[i]),
+      "--metrics", cfg.addr(cfg.worker_metrics_ports[i]),
       "--log", paths_.worker_log(i),
-      "--log-level", cfg.log_level};
+      "--log-level", cfg.log_level,
+      "--transport", cfg.transport};
+  if (!cfg.rdma_device.empty()) {
+    argv.push_back("--rdma-device");
+    argv.push_back(cfg.rdma_device);
+  }
   log_start_[paths_.worker_log(i)] = FileSize(paths_.worker_log(i));
   auto pid = SpawnDaemon(argv, paths_.worker_log(i));
   if (!pid.ok()) return pid.status();
@@ -243,6 +268,11 @@ Result<pid_t> LocalLauncher::SpawnFuse(const LocalConfig& cfg) {
   if (!bin.ok()) return bin.status();
   // Foreground (-f) so that the pid we record is the mount's daemon.
   std::vector<std::string> argv = {*bin, cfg.meta_addr(), cfg.mount, "-f"};
+  // The mount's data path; the cluster's transport, unless --fuse-options names one.
+  std::string client_opts = "transport=" + cfg.transport;
+  if (!cfg.rdma_device.empty()) client_opts += ",rdma_device=" + cfg.rdma_device;
+  argv.push_back("-o");
+  argv.push_back(client_opts);
   if (!cfg.fuse_options.empty()) {
     argv.push_back("-o");
     argv.push_back(cfg.fuse_options);
@@ -379,16 +409,68 @@ Status LocalLauncher::Unmount(const std::string& mnt) {
   return Status::IOError("cannot unmount " + mnt + ": " + out);
 }
 
+int LocalLauncher::CheckTransport(const LocalConfig& cfg) {
+  if (cfg.transport != "rdma") return kExitOk;
+  std::vector<std::string> problems;
+  rpc::RdmaOptions ro;
+  ro.device = cfg.rdma_device;
+  Status usable = rpc::RdmaUsable(ro);
+  if (!usable.ok()) problems.push_back("RDMA is not usable on this machine: " + usable.ToString());
+  if (cfg.bind.rfind("127.", 0) == 0)
+    problems.push_back("--bind " + cfg.bind + " is a loopback address, which rdma_cm cannot use on Soft-RoCE; " +
+                       "pass --bind with the address of the RDMA interface (e.g. --bind 10.77.0.1)");
+  if (problems.empty()) return kExitOk;
+  std::string msg = "cannot bring the cluster up with --transport rdma:";
+  for (const auto& p : problems) msg += "\n  - " + p;
+  msg += "\n(--transport auto uses RDMA where it works and TCP elsewhere; nothing was started)";
+  // No RDMA at all is a property of the machine (exit 1); only a wrong
+  // --bind is a bad command line (exit 2).
+  if (!usable.ok()) return Fail("local up", Status(usable.err(), msg));
+  return UsageError(msg);
+}
+
+Status LocalLauncher::ReportDataPaths(const LocalConfig& cfg) {
+  auto opts = client::ClientOptions::Parse(cfg.meta_addr(), "");
+  if (!opts.ok()) return opts.status();
+  opts->transport = cfg.transport;
+  opts->rdma_device = cfg.rdma_device;
+  opts->timeout = timeout_;
+  auto c = client::Client::Connect(*opts);
+  if (!c.ok()) return c.status();
+  auto map = (*c)->GetClusterMap(true);
+  if (!map.ok()) return map.status();
+  auto paths = ProbeDataPaths(**c, *map);
+  std::map<std::string, int> serves, reached;
+  for (const auto& w : map->workers()) {
+    const DataPath& p = paths[w.id()];
+    if (!w.up()) continue;
+    if (p.reached.empty())
+      return Status::Unavailable("S-worker " + w.host() + ":" + std::to_string(w.port()) + " serves " + p.serves +
+                                 " but a --transport " + cfg.transport + " client cannot reach it: " + p.error);
+    if (cfg.transport == "rdma" && p.reached != "rdma")
+      return Status::Unavailable("S-worker " + w.host() + ":" + std::to_string(w.port()) + " was reached over " +
+                                 p.reached + ", not RDMA");
+    serves[p.serves]++;
+    reached[p.reached]++;
+  }
+  auto list = [](const std::map<std::string, int>& m) {
+    std::string s;
+    for (const auto& [k, n] : m) s += (s.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
+    return s;
+  };
+  std::cout << "transport     " << cfg.transport << ": S-workers serve " << list(serves)
+            << "; this machine reaches them over " << list(reached) << "\n";
+  return Status::OK();
+}
+
 int LocalLauncher::Up(const UpFlags& flags) {
-  if (flags.transport == "rdma")
-    return Fail("local up", Status::NotSupported("the RDMA transport is not built yet (a later issue "
-                                                 "adds it); use --transport tcp"));
   std::error_code ec;
   fs::create_directories(paths_.dir, ec);
   if (ec) return Fail("local up", Status(ec.value(), "mkdir " + paths_.dir + ": " + ec.message()));
   paths_.dir = fs::canonical(paths_.dir, ec).string();
   LocalConfig cfg;
   if (int rc = Configure(flags, &cfg); rc != kExitOk) return rc;
+  if (int rc = CheckTransport(cfg); rc != kExitOk) return rc;
   if (Status s = EnsureDirs(cfg); !s.ok()) return Fail("local up", s);
   if (Status s = cfg.Save(paths_.dir); !s.ok()) return Fail("saving cluster settings", s);
   if (Status s = WriteFileAtomic(paths_.meta_addr(), cfg.meta_addr() + "\n"); !s.ok())
@@ -434,10 +516,11 @@ int LocalLauncher::Up(const UpFlags& flags) {
     auto p = SpawnWorker(cfg, i);
     if (!p.ok()) return fail("starting cfs-storage " + std::to_string(i), p.status());
     started.push_back(*p);
-    std::cout << "cfs-storage " << i << " 127.0.0.1:" << cfg.worker_ports[i] << "  pid " << *p
+    std::cout << "cfs-storage " << i << " " << cfg.addr(cfg.worker_ports[i]) << "  pid " << *p
               << "  target " << paths_.worker_target(i) << "\n";
   }
   if (Status s = WaitWorkers(cfg, all, spawned); !s.ok()) return fail("waiting for S-workers", s);
+  if (Status s = ReportDataPaths(cfg); !s.ok()) return fail("checking the data path", s);
 
   // The mount.
   pid_t fuse = ReadPidFile(paths_.fuse_pid());
@@ -462,7 +545,8 @@ int LocalLauncher::Up(const UpFlags& flags) {
   std::cout << "mount         " << cfg.mount << "  (cfs-fuse pid " << fuse << ", log " << paths_.fuse_log()
             << ")\n"
             << "cluster up: " << cfg.workers << " S-workers, default layout " << cfg.stripe()
-            << " unit=" << FormatSize(cfg.unit) << "; export CFS_CLUSTER=" << cfg.meta_addr() << "\n";
+            << " unit=" << FormatSize(cfg.unit) << "; export CFS_CLUSTER=" << cfg.meta_addr()
+            << (cfg.transport == "tcp" ? "" : " CFS_TRANSPORT=" + cfg.transport) << "\n";
   return kExitOk;
 }
 
@@ -530,7 +614,7 @@ int LocalLauncher::StartWorker(int i) {
     StopProcesses({*p}, 10s);
     return Fail("waiting for cfs-storage " + std::to_string(i), s);
   }
-  std::cout << "cfs-storage " << i << " 127.0.0.1:" << cfg->worker_ports[i] << " pid " << *p
+  std::cout << "cfs-storage " << i << " " << cfg->addr(cfg->worker_ports[i]) << " pid " << *p
             << " registered and up\n";
   return kExitOk;
 }
@@ -566,7 +650,7 @@ int LocalLauncher::ShowStatus(bool json) {
   for (int i = 0; i < cfg->workers; i++) {
     pid_t p = ReadPidFile(paths_.worker_pid(i));
     bool runs = ProcessRuns(p, "cfs-storage");
-    rows.push_back({"cfs-storage " + std::to_string(i), "127.0.0.1:" + std::to_string(cfg->worker_ports[i]),
+    rows.push_back({"cfs-storage " + std::to_string(i), cfg->addr(cfg->worker_ports[i]),
                     runs ? "running" : "stopped", registered(cfg->worker_ports[i]), paths_.worker_log(i),
                     runs ? p : 0});
   }
@@ -579,7 +663,7 @@ int LocalLauncher::ShowStatus(bool json) {
   if (json) {
     nlohmann::json j{{"dir", paths_.dir},       {"meta_addr", cfg->meta_addr()}, {"workers", cfg->workers},
                      {"stripe", cfg->stripe()}, {"unit", cfg->unit},           {"transport", cfg->transport},
-                     {"mount", cfg->mount},     {"mounted", mounted}};
+                     {"bind", cfg->bind},       {"mount", cfg->mount},     {"mounted", mounted}};
     j["processes"] = nlohmann::json::array();
     for (const auto& r : rows)
       j["processes"].push_back({{"name", r.name}, {"address", r.addr}, {"running", r.state == "running"},
@@ -592,7 +676,8 @@ int LocalLauncher::ShowStatus(bool json) {
   for (const auto& r : rows)
     t.AddRow({r.name, r.pid ? std::to_string(r.pid) : "-", r.state, r.addr, r.reg, r.log});
   std::cout << "cluster in " << paths_.dir << ": " << cfg->workers << " S-workers, layout " << cfg->stripe()
-            << " unit=" << FormatSize(cfg->unit) << ", transport " << cfg->transport << "\n\n"
+            << " unit=" << FormatSize(cfg->unit) << ", transport " << cfg->transport << ", bind "
+            << cfg->bind << "\n\n"
             << t.ToString();
   return kExitOk;
 }

@@ -1,5 +1,7 @@
 // The local cluster launcher behind `cfs local`: one cfs-meta and N
-// cfs-storage on 127.0.0.1 with all state under DIR, plus a cfs-fuse mount.
+// cfs-storage on one address (--bind, default 127.0.0.1) with all state under
+// DIR, plus a cfs-fuse mount. --transport picks the data path (tcp|rdma|auto)
+// of the S-workers and the mount; the M-worker always serves TCP.
 // The daemons are detached (own session, output to DIR/log) and outlive the
 // launcher; DIR/run holds their pid files and DIR/cluster.json the settings.
 #pragma once
@@ -17,6 +19,7 @@ struct UpFlags {
   int workers = 6;
   bool workers_given = false;
   std::string stripe, unit, transport, fuse_options, log_level;  // "" = not given
+  std::string bind, rdma_device;                                 // "" = not given
   // cfs-meta settings; -1 / "" = not given (kept from cluster.json, else cfs-meta's default).
   int64_t heartbeat_timeout_ms = -1, rebuild_after_s = -1, scrub_interval_s = -1;
   std::string rebuild_rate;
@@ -36,6 +39,12 @@ class LocalLauncher {
   // Settings for `up`: from cluster.json, checked against the flags, or new.
   int Configure(const UpFlags& flags, LocalConfig* cfg);
   Status EnsureDirs(const LocalConfig& cfg);
+  // Before any daemon starts: --transport rdma needs usable RDMA and a
+  // non-loopback --bind. Returns an exit code (kExitOk: go on).
+  int CheckTransport(const LocalConfig& cfg);
+  // What a client of cfg.transport reaches each S-worker over; fails when
+  // --transport rdma reaches one over nothing. Prints one line.
+  Status ReportDataPaths(const LocalConfig& cfg);
   Result<pid_t> SpawnMeta(const LocalConfig& cfg);
   Result<pid_t> SpawnWorker(const LocalConfig& cfg, int i);
   Result<pid_t> SpawnFuse(const LocalConfig& cfg);

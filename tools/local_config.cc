@@ -13,6 +13,8 @@ Status LocalConfig::Save(const std::string& dir) const {
                    {"stripe", stripe()},
                    {"unit", unit},
                    {"transport", transport},
+                   {"rdma_device", rdma_device},
+                   {"bind", bind},
                    {"mount", mount},
                    {"fuse_options", fuse_options},
                    {"log_level", log_level},
@@ -43,6 +45,8 @@ Result<LocalConfig> LocalConfig::Load(const std::string& dir) {
       return Status::Corruption(path + ": bad stripe " + stripe);
     c.unit = j.at("unit").get<uint64_t>();
     c.transport = j.value("transport", "tcp");
+    c.rdma_device = j.value("rdma_device", "");
+    c.bind = j.value("bind", "127.0.0.1");
     c.mount = j.at("mount").get<std::string>();
     c.fuse_options = j.value("fuse_options", "");
     c.log_level = j.value("log_level", "info");

@@ -15,7 +15,11 @@ struct LocalConfig {
   int workers = 6;
   uint32_t k = 6, m = 0;
   uint64_t unit = 1 << 20;
-  std::string transport = "tcp";
+  std::string transport = "tcp";  // tcp | rdma | auto: S-workers' --transport and the mount's
+  std::string rdma_device;        // "" = the device that holds `bind`
+  // Address every daemon listens on (M-worker, S-workers, metrics). rdma_cm
+  // cannot use 127.x on Soft-RoCE, so rdma clusters bind the RDMA interface's.
+  std::string bind = "127.0.0.1";
   std::string mount;        // absolute mountpoint
   std::string fuse_options; // extra -o options for cfs-fuse ("" = none)
   std::string log_level = "info";
@@ -26,7 +30,8 @@ struct LocalConfig {
   std::vector<uint16_t> worker_ports, worker_metrics_ports;
 
   std::string stripe() const { return std::to_string(k) + "+" + std::to_string(m); }
-  std::string meta_addr() const { return "127.0.0.1:" + std::to_string(meta_port); }
+  std::string meta_addr() const { return addr(meta_port); }
+  std::string addr(uint16_t port) const { return bind + ":" + std::to_string(port); }
 
   Status Save(const std::string& dir) const;
   // NotFound if DIR/cluster.json does not exist.

@@ -1,6 +1,7 @@
 #include "process_util.h"
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -196,7 +197,9 @@ int RunProgram(const std::vector<std::string>& argv, std::string* output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-Result<std::vector<uint16_t>> FreePorts(size_t n) {
+Result<std::vector<uint16_t>> FreePorts(size_t n, const std::string& host) {
+  in_addr ip{};
+  if (inet_pton(AF_INET, host.c_str(), &ip) != 1) return Status::Invalid("'" + host + "' is not an IPv4 address");
   std::vector<int> fds;
   std::vector<uint16_t> ports;
   Status err;
@@ -209,11 +212,11 @@ Result<std::vector<uint16_t>> FreePorts(size_t n) {
     fds.push_back(fd);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_addr = ip;
     socklen_t len = sizeof a;
     if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
         getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      err = Status::FromErrno(errno, "bind 127.0.0.1:0");
+      err = Status::FromErrno(errno, "bind " + host + ":0");
       break;
     }
     ports.push_back(ntohs(a.sin_port));

@@ -39,8 +39,8 @@ std::vector<pid_t> StopProcesses(const std::vector<pid_t>& pids, std::chrono::mi
 // Runs a program to completion (stdout/stderr appended to *output); exit status or -1.
 int RunProgram(const std::vector<std::string>& argv, std::string* output);
 
-// `n` distinct free TCP ports on 127.0.0.1 (bound to port 0 together, then released).
-Result<std::vector<uint16_t>> FreePorts(size_t n);
+// `n` distinct free TCP ports on host, an IPv4 address (bound to port 0 together, then released).
+Result<std::vector<uint16_t>> FreePorts(size_t n, const std::string& host = "127.0.0.1");
 
 // Last `lines` lines of a text file from byte `from` on ("" if unreadable).
 std::string TailFile(const std::string& path, size_t lines, uint64_t from = 0);
