@@ -57,6 +57,7 @@ std::string Metrics::Render() {
 struct MetricsServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  asio::ip::address poke_addr;  // where the destructor connects to wake accept()
   std::thread thread;
   std::atomic<bool> running{true};
 };
@@ -69,7 +70,7 @@ MetricsServer::~MetricsServer() {
   boost::system::error_code ec;
   {
     tcp::socket poke(impl_->io);
-    poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+    poke.connect(tcp::endpoint(impl_->poke_addr, port_), ec);
   }
   impl_->acceptor.close(ec);
   if (impl_->thread.joinable()) impl_->thread.join();
@@ -88,6 +89,12 @@ Status MetricsServer::Start(const std::string& host, uint16_t port) {
   if (ec) return Status(ec.value(), "metrics listen on " + host + ":" + std::to_string(port) +
                                         ": " + ec.message());
   port_ = impl_->acceptor.local_endpoint().port();
+  // The bound address (a daemon may listen on 127.0.0.2 or a NIC's address);
+  // a wildcard is reached on loopback.
+  impl_->poke_addr = addr.is_unspecified()
+                         ? (addr.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                                         : asio::ip::address(asio::ip::address_v4::loopback()))
+                         : addr;
   Impl* impl = impl_.get();
   impl_->thread = std::thread([impl] {
     while (impl->running) {
