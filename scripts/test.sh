@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what CFS needs, builds everything from scratch in build/ with warnings
 # as errors, and runs the whole test suite (unit, fuzz, integration with real
-# daemons and a real FUSE mount). Exits with ctest's status.
-# Usage: scripts/test.sh [extra ctest args, e.g. -L unit or -R layout]
+# daemons and a real FUSE mount) on this host, then the rdma-labelled tests
+# inside a QEMU guest with Soft-RoCE (scripts/rdma-guest/run.sh). Exits non-zero
+# if either run fails.
+# Usage: scripts/test.sh [extra ctest args for the host run, e.g. -L unit or -R layout]
+# Env: CFS_SKIP_RDMA=1 skips the guest run (developers only; CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,7 +26,18 @@ ninja -C "$root/build"
 
 cd "$root/build"
 set +e
-ctest --output-on-failure -j "$(nproc)" "$@"
+# The rdma label needs real verbs: it runs in the guest below.
+ctest --output-on-failure -j "$(nproc)" -LE rdma "$@"
 rc=$?
+rdma_rc=skipped
+if [ "${CFS_SKIP_RDMA:-0}" != 1 ]; then
+  echo "test.sh: running the rdma-labelled tests in a Soft-RoCE guest"
+  "$root/scripts/rdma-guest/prepare.sh" &&
+    "$root/scripts/rdma-guest/run.sh" -- ctest --output-on-failure -L rdma
+  rdma_rc=$?
+fi
 set -e
-exit $rc
+echo "test.sh: host tests exit $rc; rdma tests in the guest exit $rdma_rc"
+[ "$rc" = 0 ] || exit "$rc"
+[ "$rdma_rc" = 0 ] || [ "$rdma_rc" = skipped ] || exit "$rdma_rc"
+exit 0
