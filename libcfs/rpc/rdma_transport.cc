@@ -198,6 +198,7 @@ class RdmaPendingCall : public PendingCall {
     if (done_) return;
     leases_.clear();  // the QP no longer touches this memory
     staging_ = rdma::RegBuf();
+    small_sink_ = rdma::RegBuf();  // copied out already (OnResponse)
     status_ = std::move(st);
     got_ = got;
     done_ = true;
@@ -207,7 +208,8 @@ class RdmaPendingCall : public PendingCall {
   CallSpec spec_;
   uint64_t id_ = 0;
   std::vector<rdma::MrLease> leases_;
-  rdma::RegBuf staging_;  // bulk_out copied when its segments would not fit a message
+  rdma::RegBuf staging_;     // bulk_out copied when its segments would not fit a message
+  rdma::RegBuf small_sink_;  // response bulk lands here for a small bulk_in
   std::weak_ptr<RdmaChannel> channel_;
 
  private:
@@ -333,10 +335,17 @@ class RdmaChannel : public Channel, public std::enable_shared_from_this<RdmaChan
     if (EncodedSize(hdr, body.size(), inline_bulk.size(), segs.size()) > kRdmaMaxMessage)
       return Status(EMSGSIZE, "request of " + std::to_string(body.size()) + " body bytes exceeds the RDMA message limit of " +
                                   std::to_string(kRdmaMaxMessage));
-    // Response bulk larger than what rides inline lands by RDMA WRITE.
+    // Response bulk lands by RDMA WRITE when it does not ride inline: into
+    // bulk_in itself, or for small buffers into a pooled registered one
+    // (copied out on completion), so a small read needs no registration.
     uint64_t sink_addr = 0, sink_cap = 0;
     uint32_t sink_rkey = 0;
-    if (spec.bulk_in && spec.bulk_in_cap > kRdmaInlineBulk) {
+    if (spec.bulk_in && spec.bulk_in_cap > 0 && spec.bulk_in_cap <= kRdmaInlineBulk) {
+      CFS_ASSIGN_OR_RETURN(call->small_sink_, rdma::GetRegBuf(pd, spec.bulk_in_cap));
+      sink_addr = reinterpret_cast<uint64_t>(call->small_sink_.data());
+      sink_cap = spec.bulk_in_cap;
+      sink_rkey = call->small_sink_.rkey();
+    } else if (spec.bulk_in && spec.bulk_in_cap > kRdmaInlineBulk) {
       CFS_ASSIGN_OR_RETURN(rdma::MrLease l, rdma::Lease(pd, spec.bulk_in, spec.bulk_in_cap,
                                                         IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE));
       sink_addr = reinterpret_cast<uint64_t>(spec.bulk_in);
@@ -396,6 +405,7 @@ class RdmaChannel : public Channel, public std::enable_shared_from_this<RdmaChan
         got = bulk;
       } else {
         got = bulk;  // the server wrote it before sending this
+        if (call->small_sink_) std::memcpy(spec.bulk_in, call->small_sink_.data(), bulk);
       }
     }
     if (result.ok() && spec.response) result = DecodeBody(m->body, spec.response);
@@ -485,9 +495,13 @@ class RdmaServerCall : public ServerCall {
     uint64_t total = 0;
     for (const ConstBuf& b : bulk) total += b.len;
     Status out = st;
+    bool fits_inline = false;
     if (out.ok()) {
       if (response) body = response->SerializeAsString();
-      if (total > 0 && total > kRdmaInlineBulk && (sink_cap_ == 0 || total > sink_cap_))
+      // (+16: room for bulk_len and body_len, set below.)
+      fits_inline = total <= kRdmaInlineBulk &&
+                    EncodedSize(h.ByteSizeLong() + 16, body.size(), total, 0) <= kRdmaMaxMessage;
+      if (total > 0 && (sink_cap_ != 0 ? total > sink_cap_ : !fits_inline))
         out = Status::Protocol("response bulk of " + std::to_string(total) + " bytes exceeds the buffer");
       if (out.ok() && EncodedSize(h.ByteSizeLong() + 16, body.size(), 0, 0) > kRdmaMaxMessage)
         out = Status(EMSGSIZE, "response body of " + std::to_string(body.size()) +
@@ -505,8 +519,7 @@ class RdmaServerCall : public ServerCall {
     WrBatch batch;
     std::string inline_bulk;
     rdma::RegBuf staging;
-    const bool inl = total > 0 && total <= kRdmaInlineBulk &&
-                     EncodedSize(h.ByteSizeLong(), body.size(), total, 0) <= kRdmaMaxMessage;
+    const bool inl = total > 0 && fits_inline;
     if (inl) {
       for (const ConstBuf& b : bulk) inline_bulk.append(static_cast<const char*>(b.data), b.len);
     } else if (total > 0) {

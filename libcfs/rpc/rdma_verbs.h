@@ -56,6 +56,7 @@ class RegBuf {
   char* data() const { return data_; }
   size_t capacity() const { return cap_; }
   uint32_t lkey() const { return mr_->lkey; }
+  uint32_t rkey() const { return mr_->rkey; }
   explicit operator bool() const { return data_ != nullptr; }
 
  private:

@@ -14,8 +14,10 @@ namespace {
 // Serves one set of handlers over TCP and, if given, RDMA on the same port.
 class DualServer : public Server {
  public:
-  DualServer(std::unique_ptr<Server> tcp, std::unique_ptr<Server> rdma)
-      : tcp_(std::move(tcp)), rdma_(std::move(rdma)) {}
+  // rdma_optional ("auto"): an RDMA listener that cannot start is logged and
+  // the server goes on with TCP alone.
+  DualServer(std::unique_ptr<Server> tcp, std::unique_ptr<Server> rdma, bool rdma_optional)
+      : tcp_(std::move(tcp)), rdma_(std::move(rdma)), rdma_optional_(rdma_optional) {}
   ~DualServer() override { Stop(); }
   void Register(pb::Method method, Handler handler) override {
     if (rdma_) rdma_->Register(method, handler);
@@ -26,6 +28,11 @@ class DualServer : public Server {
     if (!rdma_) return Status::OK();
     // The TCP port (perhaps picked by the kernel) names the RDMA one too.
     Status st = rdma_->Start(host, tcp_->port());
+    if (!st.ok() && rdma_optional_) {
+      LOG_WARN("transport auto: serving TCP only on {}:{}: {}", host, tcp_->port(), st.ToString());
+      rdma_.reset();
+      return Status::OK();
+    }
     if (!st.ok()) {
       tcp_->Stop();
       return Status(st.err(), "RDMA listener on " + host + ":" + std::to_string(tcp_->port()) +
@@ -41,6 +48,7 @@ class DualServer : public Server {
 
  private:
   std::unique_ptr<Server> tcp_, rdma_;
+  const bool rdma_optional_;
 };
 
 class MixedTransport : public Transport {
@@ -68,7 +76,8 @@ class MixedTransport : public Transport {
 
   std::unique_ptr<Server> NewServer(int handler_threads) override {
     return std::make_unique<DualServer>(tcp_->NewServer(handler_threads),
-                                        rdma_ ? rdma_->NewServer(handler_threads) : nullptr);
+                                        rdma_ ? rdma_->NewServer(handler_threads) : nullptr,
+                                        name_ == "auto");
   }
 
  private:
