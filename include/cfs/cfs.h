@@ -96,7 +96,10 @@ struct cfs_stat {
  * anything inside one), whose cluster is found in the mount table
  * (-CFS_ENOTMOUNT if the path is on no cfs mount); or NULL for the
  * CFS_CLUSTER environment variable. `options` is NULL or "key=value,..." with keys:
- *   transport=tcp        data transport
+ *   transport=tcp        data transport to S-workers: tcp, rdma (fails with
+ *                        -ENODEV where RDMA cannot be used) or auto (RDMA where
+ *                        it reaches the S-worker, else TCP); M-workers: TCP
+ *   rdma_device=NAME     RDMA device to use (default: the one holding the address)
  *   timeout_ms=30000     per-request timeout
  *   readahead=2          stripes read ahead on sequential reads
  *   failure_timeout_ms=5000  parity layouts: an S-worker silent this long is
