@@ -9,8 +9,9 @@
 // byte counters and no IB PMA `counters/port_*_data`), so a phase that moved
 // B bytes must have sent at least B / active_mtu packets. Since every daemon
 // and the client share the one rxe device, each packet is counted once sent
-// and once received. Loopback TCP traffic is printed beside it (/proc/net/dev
-// "lo"): RDMA between local addresses does not pass through lo.
+// and once received. Loopback TCP traffic must stay well below the bytes moved
+// (/proc/net/dev "lo"): TCP between local addresses crosses lo, rxe's
+// loopback does not.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <infiniband/verbs.h>
@@ -131,6 +132,8 @@ class PathProbe {
     uint64_t sent = after["hw_counters/sent_pkts"] - before_["hw_counters/sent_pkts"];
     printf("    sent_pkts x active_mtu %u = %.1f MiB >= %.1f MiB moved?\n", mtu, sent * double(mtu) / kMiB,
            bytes / double(kMiB));
+    // TCP between local addresses crosses lo; the RDMA transport's does not.
+    EXPECT_LT(lo, bytes / 4) << what << ": loopback TCP moved " << lo << " bytes: the data went over TCP";
     EXPECT_GE(sent * mtu, bytes) << what << ": " << dev_ << " sent " << sent << " packets of at most " << mtu
                                  << " bytes, too few for " << bytes << " bytes: the data did not go over RDMA";
   }
