@@ -1,26 +1,18 @@
 #include "rpc/bulk_pool.h"
 
-#include <bit>
 #include <cstdlib>
-#include <mutex>
-#include <vector>
 
+#include "rpc/size_class_cache.h"
 #include "rpc/transport.h"
 
 namespace cfs::rpc {
-namespace {
 
-constexpr int kMinClass = 12;  // 4 KiB = kBulkAlignment
-constexpr int kMaxClass = 26;  // 64 MiB; larger bulk is allocated and freed each time
-static_assert((size_t{1} << kMinClass) == kBulkAlignment);
-
-}  // namespace
+using Cache = SizeClassCache<char*>;
+static_assert(Cache::Bytes(Cache::kMinClass) == kBulkAlignment);
 
 struct BulkPool::Impl {
-  size_t max_cached;
-  mutable std::mutex mu;
-  size_t cached = 0;
-  std::vector<char*> free[kMaxClass + 1];
+  explicit Impl(size_t budget) : cache(budget) {}
+  Cache cache;
 };
 
 void BulkReturn::operator()(char* p) const {
@@ -28,11 +20,10 @@ void BulkReturn::operator()(char* p) const {
   else std::free(p);
 }
 
-BulkPool::BulkPool(size_t max_cached_bytes) : impl_(new Impl) { impl_->max_cached = max_cached_bytes; }
+BulkPool::BulkPool(size_t max_cached_bytes) : impl_(new Impl(max_cached_bytes)) {}
 
 BulkPool::~BulkPool() {
-  for (auto& list : impl_->free)
-    for (char* p : list) std::free(p);
+  impl_->cache.Drain([](char* p) { std::free(p); });
 }
 
 BulkPool& BulkPool::Shared() {
@@ -41,41 +32,20 @@ BulkPool& BulkPool::Shared() {
 }
 
 BulkBuffer BulkPool::Get(size_t len) {
-  int cls = std::max(kMinClass, static_cast<int>(std::bit_width(len - 1)));
-  if (len == 0) cls = kMinClass;
-  if (cls > kMaxClass) {
+  const int cls = Cache::ClassOf(len);
+  if (cls > Cache::kMaxClass) {
     const size_t rounded = (len + kBulkAlignment - 1) / kBulkAlignment * kBulkAlignment;
     return BulkBuffer(static_cast<char*>(std::aligned_alloc(kBulkAlignment, rounded)), BulkReturn{});
   }
-  {
-    std::lock_guard<std::mutex> g(impl_->mu);
-    auto& list = impl_->free[cls];
-    if (!list.empty()) {
-      char* p = list.back();
-      list.pop_back();
-      impl_->cached -= size_t{1} << cls;
-      return BulkBuffer(p, BulkReturn{this, cls});
-    }
-  }
-  char* p = static_cast<char*>(std::aligned_alloc(kBulkAlignment, size_t{1} << cls));
+  if (auto p = impl_->cache.Take(cls)) return BulkBuffer(*p, BulkReturn{this, cls});
+  char* p = static_cast<char*>(std::aligned_alloc(kBulkAlignment, Cache::Bytes(cls)));
   return BulkBuffer(p, BulkReturn{p ? this : nullptr, p ? cls : -1});
 }
 
 void BulkPool::Put(char* p, int cls) {
-  {
-    std::lock_guard<std::mutex> g(impl_->mu);
-    if (impl_->cached + (size_t{1} << cls) <= impl_->max_cached) {
-      impl_->free[cls].push_back(p);
-      impl_->cached += size_t{1} << cls;
-      return;
-    }
-  }
-  std::free(p);
+  if (!impl_->cache.Keep(cls, p)) std::free(p);
 }
 
-size_t BulkPool::cached_bytes() const {
-  std::lock_guard<std::mutex> g(impl_->mu);
-  return impl_->cached;
-}
+size_t BulkPool::cached_bytes() const { return impl_->cache.cached(); }
 
 }  // namespace cfs::rpc

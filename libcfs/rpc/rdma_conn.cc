@@ -139,22 +139,20 @@ Status RdmaConn::PostRecv(int slot) {
   return Status::OK();
 }
 
-bool RdmaConn::TakeSlot() {
+bool RdmaConn::TakeSlot(int* send_idx) {
   std::unique_lock<std::mutex> g(mu_);
-  cv_.wait(g, [&] { return sq_free_ > 0 || broken_; });
+  cv_.wait(g, [&] { return (sq_free_ > 0 && (!send_idx || !free_send_.empty())) || broken_; });
   if (broken_) return false;
+  if (send_idx) {
+    *send_idx = free_send_.back();
+    free_send_.pop_back();
+  }
   sq_free_--;
   outstanding_++;
   return true;
 }
 
-Status RdmaConn::PostSend(ibv_send_wr* wr, Wr* w) {
-  wr->wr_id = reinterpret_cast<uint64_t>(w);
-  wr->send_flags = IBV_SEND_SIGNALED;
-  ibv_send_wr* bad = nullptr;
-  int e = ibv_post_send(id_->qp, wr, &bad);
-  if (e == 0) return Status::OK();
-  Status st(ECONNRESET, std::string("ibv_post_send failed: ") + std::strerror(e));
+void RdmaConn::Retire(Wr* w, const Status& st) {
   {
     std::lock_guard<std::mutex> g(mu_);
     sq_free_++;
@@ -164,21 +162,23 @@ Status RdmaConn::PostSend(ibv_send_wr* wr, Wr* w) {
   }
   if (w->batch) w->batch->Done(st);
   delete w;
+}
+
+Status RdmaConn::PostSend(ibv_send_wr* wr, Wr* w) {
+  wr->wr_id = reinterpret_cast<uint64_t>(w);
+  wr->send_flags = IBV_SEND_SIGNALED;
+  ibv_send_wr* bad = nullptr;
+  int e = ibv_post_send(id_->qp, wr, &bad);
+  if (e == 0) return Status::OK();
+  Status st(ECONNRESET, std::string("ibv_post_send failed: ") + std::strerror(e));
+  Retire(w, st);
   Break(st);
   return st;
 }
 
 Status RdmaConn::Send(const std::function<size_t(char*)>& fill, WrBatch* batch) {
   int idx;
-  {
-    std::unique_lock<std::mutex> g(mu_);
-    cv_.wait(g, [&] { return (!free_send_.empty() && sq_free_ > 0) || broken_; });
-    if (broken_) return Status(ECONNRESET, "RDMA connection is down");
-    idx = free_send_.back();
-    free_send_.pop_back();
-    sq_free_--;
-    outstanding_++;
-  }
+  if (!TakeSlot(&idx)) return Status(ECONNRESET, "RDMA connection is down");
   char* buf = bufs_ + static_cast<size_t>(idx) * kRdmaMaxMessage;
   const size_t len = fill(buf);
   ibv_sge sge{reinterpret_cast<uint64_t>(buf), static_cast<uint32_t>(len), bufs_mr_->lkey};
@@ -250,15 +250,7 @@ void RdmaConn::HandleCompletion(const ibv_wc& wc) {
   } else {
     Stats().sends++;
   }
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    sq_free_++;
-    outstanding_--;
-    if (w->send_idx >= 0) free_send_.push_back(w->send_idx);
-    cv_.notify_all();
-  }
-  if (w->batch) w->batch->Done(st);
-  delete w;
+  Retire(w, st);
 }
 
 void RdmaConn::Poll() {

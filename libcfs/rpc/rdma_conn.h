@@ -76,8 +76,11 @@ class RdmaConn {
   struct Wr;
   RdmaConn() = default;
   Status PostRecv(int slot);
-  // Takes a send-queue slot (waits while the queue is full); false once broken.
-  bool TakeSlot();
+  // Takes a send-queue slot, and with send_idx a send buffer too (waits while
+  // none is free); false once broken.
+  bool TakeSlot(int* send_idx = nullptr);
+  // Gives back what a finished (or unposted) work request held, then reports it.
+  void Retire(Wr* w, const Status& st);
   Status PostSend(ibv_send_wr* wr, Wr* w);
   void Poll();
   void HandleCompletion(const ibv_wc& wc);

@@ -8,12 +8,12 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "common/logging.h"
+#include "rpc/call_state.h"
 #include "rpc/frame.h"
 #include "rpc/rdma_conn.h"
 
@@ -191,18 +191,18 @@ class RdmaChannel;
 class RdmaPendingCall : public PendingCall {
  public:
   Status Wait() override;
-  uint64_t bulk_in_len() const override { return got_; }
+  uint64_t bulk_in_len() const override { return state_.bulk_len(); }
 
+  // Called once the QP can no longer touch the call's memory (a response
+  // arrived, or the connection is broken).
   void Complete(Status st, uint64_t got) {
-    std::lock_guard<std::mutex> g(mu_);
-    if (done_) return;
-    leases_.clear();  // the QP no longer touches this memory
-    staging_ = rdma::RegBuf();
-    small_sink_ = rdma::RegBuf();  // copied out already (OnResponse)
-    status_ = std::move(st);
-    got_ = got;
-    done_ = true;
-    cv_.notify_all();
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      leases_.clear();
+      staging_ = rdma::RegBuf();
+      small_sink_ = rdma::RegBuf();  // copied out already (OnResponse)
+    }
+    state_.Complete(std::move(st), got);
   }
 
   CallSpec spec_;
@@ -213,11 +213,8 @@ class RdmaPendingCall : public PendingCall {
   std::weak_ptr<RdmaChannel> channel_;
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  Status status_;
-  uint64_t got_ = 0;
+  std::mutex mu_;  // guards the registrations against a racing second Complete
+  CallState state_;
 };
 
 class RdmaChannel : public Channel, public std::enable_shared_from_this<RdmaChannel> {
@@ -439,30 +436,25 @@ class RdmaChannel : public Channel, public std::enable_shared_from_this<RdmaChan
 };
 
 Status RdmaPendingCall::Wait() {
-  std::unique_lock<std::mutex> g(mu_);
-  if (!cv_.wait_for(g, spec_.timeout, [&] { return done_; })) {
-    g.unlock();
+  if (!state_.WaitFor(spec_.timeout)) {
     const std::string what = "RDMA call " + pb::Method_Name(spec_.method) + " timed out after " +
                              std::to_string(spec_.timeout.count()) + " ms";
     if (auto ch = channel_.lock()) ch->TimedOut(what);
     Complete(Status(ETIMEDOUT, what), 0);
-    g.lock();
   }
-  return status_;
+  return state_.status();
 }
 
 // ================================================================ server
 
 class RdmaServer;
 
-// One accepted connection: its QP and the calls it has in flight.
+// One accepted connection. Calls in flight hold it, so its QP and id outlive
+// a disconnect until the last of them has replied.
 struct ServerConn {
   std::unique_ptr<RdmaConn> conn;
   rdma_cm_id* id = nullptr;
   std::string peer;
-  std::mutex mu;
-  std::condition_variable cv;
-  int inflight = 0;
   ~ServerConn() {
     conn.reset();
     if (id) rdma_destroy_id(id);

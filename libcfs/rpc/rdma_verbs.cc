@@ -3,16 +3,17 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <bit>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "rpc/rdma_transport.h"
+#include "rpc/size_class_cache.h"
 
 namespace cfs::rpc {
 namespace rdma {
@@ -52,26 +53,18 @@ Registry& Reg() {
   return *r;
 }
 
-// ---- registered buffer pool ----
+// ---- registered buffer pool: per protection domain, buffers stay registered ----
 
-constexpr int kMinClass = 12;  // 4 KiB
-constexpr int kMaxClass = 26;  // 64 MiB
-constexpr size_t kPoolBudget = size_t{256} << 20;
+using RegCache = SizeClassCache<std::pair<char*, ibv_mr*>>;
+constexpr size_t kPoolBudget = size_t{256} << 20;  // per protection domain
 
-struct Pool {
-  std::mutex mu;
-  std::map<std::pair<ibv_pd*, int>, std::vector<std::pair<char*, ibv_mr*>>> free;
-  size_t cached = 0;
-};
-
-Pool& ThePool() {
-  static Pool* p = new Pool;
-  return *p;
-}
-
-int ClassOf(size_t len) {
-  if (len <= (size_t{1} << kMinClass)) return kMinClass;
-  return static_cast<int>(std::bit_width(len - 1));
+RegCache& CacheFor(ibv_pd* pd) {
+  static std::mutex* mu = new std::mutex;
+  static auto* caches = new std::unordered_map<ibv_pd*, std::unique_ptr<RegCache>>;
+  std::lock_guard<std::mutex> g(*mu);
+  auto& c = (*caches)[pd];
+  if (!c) c = std::make_unique<RegCache>(kPoolBudget);
+  return *c;
 }
 
 }  // namespace
@@ -184,47 +177,32 @@ RegBuf& RegBuf::operator=(RegBuf&& o) noexcept {
 
 RegBuf::~RegBuf() {
   if (!data_) return;
-  const int cls = ClassOf(cap_);
-  Pool& p = ThePool();
-  {
-    std::lock_guard<std::mutex> g(p.mu);
-    if (cls <= kMaxClass && p.cached + cap_ <= kPoolBudget) {
-      p.free[{pd_, cls}].push_back({data_, mr_});
-      p.cached += cap_;
-      data_ = nullptr;
-      return;
-    }
+  if (!CacheFor(pd_).Keep(RegCache::ClassOf(cap_), {data_, mr_})) {
+    ibv_dereg_mr(mr_);
+    std::free(data_);
   }
-  ibv_dereg_mr(mr_);
-  std::free(data_);
   data_ = nullptr;
 }
 
 Result<RegBuf> GetRegBuf(ibv_pd* pd, size_t len) {
-  const int cls = ClassOf(len);
-  const size_t cap = cls <= kMaxClass ? size_t{1} << cls : (len + 4095) / 4096 * 4096;
+  const int cls = RegCache::ClassOf(len);
   RegBuf b;
   b.pd_ = pd;
-  b.cap_ = cap;
-  if (cls <= kMaxClass) {
-    Pool& p = ThePool();
-    std::lock_guard<std::mutex> g(p.mu);
-    auto& list = p.free[{pd, cls}];
-    if (!list.empty()) {
-      b.data_ = list.back().first;
-      b.mr_ = list.back().second;
-      list.pop_back();
-      p.cached -= cap;
+  b.cap_ = cls <= RegCache::kMaxClass ? RegCache::Bytes(cls) : (len + 4095) / 4096 * 4096;
+  if (cls <= RegCache::kMaxClass) {
+    if (auto kept = CacheFor(pd).Take(cls)) {
+      b.data_ = kept->first;
+      b.mr_ = kept->second;
       return b;
     }
   }
-  char* mem = static_cast<char*>(std::aligned_alloc(4096, cap));
-  if (!mem) return Status(ENOMEM, "no memory for a " + std::to_string(cap) + "-byte RDMA buffer");
-  ibv_mr* mr = ibv_reg_mr(pd, mem, cap, kAllAccess);
+  char* mem = static_cast<char*>(std::aligned_alloc(4096, b.cap_));
+  if (!mem) return Status(ENOMEM, "no memory for a " + std::to_string(b.cap_) + "-byte RDMA buffer");
+  ibv_mr* mr = ibv_reg_mr(pd, mem, b.cap_, kAllAccess);
   if (!mr) {
     int e = errno;
     std::free(mem);
-    return Status(ENOMEM, "registering a " + std::to_string(cap) + "-byte RDMA buffer: " +
+    return Status(ENOMEM, "registering a " + std::to_string(b.cap_) + "-byte RDMA buffer: " +
                               std::strerror(e) + " (RLIMIT_MEMLOCK too low? try ulimit -l unlimited)");
   }
   Stats().registrations++;

@@ -13,6 +13,7 @@
 
 #include "common/logging.h"
 #include "rpc/bulk_pool.h"
+#include "rpc/call_state.h"
 #include "rpc/frame.h"
 
 namespace cfs::rpc {
@@ -104,15 +105,8 @@ class TcpPendingCall : public PendingCall {
   TcpPendingCall(const CallSpec& spec, std::weak_ptr<TcpChannel> ch)
       : spec_(spec), channel_(std::move(ch)) {}
   Status Wait() override;
-  uint64_t bulk_in_len() const override { return bulk_len_; }
-
-  void Complete(Status st, uint64_t bulk_len) {
-    std::lock_guard<std::mutex> g(mu_);
-    status_ = std::move(st);
-    bulk_len_ = bulk_len;
-    done_ = true;
-    cv_.notify_all();
-  }
+  uint64_t bulk_in_len() const override { return state_.bulk_len(); }
+  void Complete(Status st, uint64_t bulk_len) { state_.Complete(std::move(st), bulk_len); }
 
   CallSpec spec_;
   uint64_t id_ = 0;
@@ -120,11 +114,7 @@ class TcpPendingCall : public PendingCall {
   bool receiving_ = false;  // guarded by the channel's pending mutex
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  Status status_;
-  uint64_t bulk_len_ = 0;
+  CallState state_;
 };
 
 class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChannel> {
@@ -302,22 +292,17 @@ class TcpChannel : public Channel, public std::enable_shared_from_this<TcpChanne
 };
 
 Status TcpPendingCall::Wait() {
-  std::unique_lock<std::mutex> lk(mu_);
-  if (!cv_.wait_for(lk, spec_.timeout, [&] { return done_; })) {
-    lk.unlock();
+  if (!state_.WaitFor(spec_.timeout)) {
     auto ch = channel_.lock();
     if (ch && ch->Withdraw(id_)) return Status::TimedOut("call timed out");
-    lk.lock();
-    if (done_) return status_;  // the response arrived meanwhile
+    if (state_.WaitFor(std::chrono::milliseconds(0))) return state_.status();  // arrived meanwhile
     // The reader owns our buffer right now: break the connection so it stops.
-    lk.unlock();
     if (ch) ch->Shutdown();
-    lk.lock();
-    cv_.wait(lk, [&] { return done_; });
-    if (status_.ok()) return status_;
-    return Status::TimedOut("call timed out: " + status_.message());
+    state_.Wait();
+    if (state_.status().ok()) return state_.status();
+    return Status::TimedOut("call timed out: " + state_.status().message());
   }
-  return status_;
+  return state_.status();
 }
 
 // ---------------------------------------------------------------- server
