@@ -102,6 +102,18 @@ std::unique_ptr<EcCall> EcCalls::Object(pb::Method method, uint64_t ino, uint32_
   return c;
 }
 
+std::unique_ptr<EcCall> EcCalls::Again(const EcCall& c) {
+  std::unique_ptr<google::protobuf::Message> req(c.req->New());
+  req->CopyFrom(*c.req);
+  std::unique_ptr<google::protobuf::Message> resp(c.resp->New());
+  auto a = Make(c.spec.method, c.target_id, std::move(req), std::move(resp), 0);
+  a->spec.bulk_out = c.spec.bulk_out;
+  a->spec.bulk_in = c.spec.bulk_in;
+  a->spec.bulk_in_cap = c.spec.bulk_in_cap;
+  a->spec.timeout = c.spec.timeout;
+  return a;
+}
+
 void EcCalls::Start(EcCall& c) {
   if (!map_->IsUp(c.target_id)) {
     c.st = Status(EHOSTDOWN, "target " + std::to_string(c.target_id) + " is down in the cluster map");

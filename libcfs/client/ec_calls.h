@@ -54,6 +54,8 @@ class EcCalls {
                                    uint32_t unit, const pb::UnitVersion& version, bool to_empty = false);
   std::unique_ptr<EcCall> Object(pb::Method method, uint64_t ino, uint32_t target_id, uint64_t size,
                                  uint32_t unit);
+  // The same request again (same body, bulk and timeout), not started.
+  std::unique_ptr<EcCall> Again(const EcCall& c);
 
   void Start(EcCall& c);
   void Wait(EcCall& c);

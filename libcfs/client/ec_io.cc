@@ -16,8 +16,6 @@ namespace cfs::client {
 namespace {
 
 constexpr int kMaxAttempts = 40;
-constexpr auto kIncompleteGrace = std::chrono::milliseconds(1000);
-constexpr auto kBehindGrace = std::chrono::milliseconds(100);
 
 std::atomic<uint64_t>& EcCounter(const char* what) {
   return Metrics::Get().Counter("cfs_client_ec_events_total", std::string("event=\"") + what + "\"",
@@ -32,6 +30,27 @@ void Backoff(int attempt) {
   int cap = std::min(2 << std::min(attempt, 6), 100);
   std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % cap));
 }
+
+// Why a unit refused a write of version `ver`.
+enum class Refusal {
+  kRival,   // it holds another writer's version from the same base
+  kAhead,   // it holds something newer still
+  kRebase,  // it is behind, and the call is a whole unit: send it on top of what it holds
+  kLate,    // at our base's level but not at it, or one below: the write that made
+            // our base (or its writer's resend) is most likely still landing
+  kBehind,  // it is behind (missed writes)
+};
+
+Refusal ClassifyRefusal(EcCall& call, const pb::UnitVersion& ver) {
+  const auto& cur = call.Resp<pb::EcWriteResponse>().cur();
+  if (cur.seq() == ver.seq()) return Refusal::kRival;
+  if (cur.seq() > ver.seq()) return Refusal::kAhead;
+  if (call.Req<pb::EcWriteRequest>().mode() == pb::EC_FULL) return Refusal::kRebase;
+  return cur.seq() + 2 >= ver.seq() ? Refusal::kLate : Refusal::kBehind;
+}
+
+// Worth sending again: the unit is expected to come back to our base.
+bool WaitFor(Refusal r) { return r == Refusal::kRival || r == Refusal::kLate || r == Refusal::kRebase; }
 
 }  // namespace
 
@@ -125,7 +144,8 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
   // (or nothing): one round trip instead of two for appends and rewrites by
   // one writer. Any unit that disagrees refuses, and the next try looks.
   bool guess = true;
-  std::chrono::steady_clock::time_point incomplete_seen{}, behind_seen{};
+  SightingClock seen;
+  const auto settle_by = std::chrono::steady_clock::now() + kSettleLimit;
   std::set<std::tuple<uint64_t, uint32_t, uint64_t, uint64_t>> undone, emptied;
   for (int attempt = 0; attempt < kMaxAttempts; attempt++) {
     std::vector<StripeWrite*> todo;
@@ -147,11 +167,11 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       FetchStates(calls_, ino, l, views);
     }
 
-    // Consistent base per stripe; roll back leftovers of incomplete newer writes.
+    // Consistent base per stripe; roll back leftovers of dead writers.
     std::vector<pb::UnitVersion> base(todo.size());
     std::vector<std::unique_ptr<EcCall>> rollbacks;
     std::vector<std::tuple<uint64_t, uint32_t, uint64_t, uint64_t>> rollback_keys;
-    bool unreadable = false, one_behind = false;
+    bool unreadable = false, wait = false;
     for (size_t i = 0; i < todo.size(); i++) {
       const StripeView& v = todo[i]->view;
       if (!ConsistentVersion(v, k, &base[i])) {
@@ -160,69 +180,59 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
                                    ": fewer than k=" + std::to_string(k) + " of its units are reachable");
         continue;
       }
-      pb::UnitVersion before;  // what the holders of base held before it
-      for (const auto& u : v.state)
-        if (u.known && !u.damaged && VersionEq(u.cur, base[i])) before = u.prev;
+      uint32_t holders = 0;
+      for (const auto& u : v.state) holders += u.CanServe(base[i]) ? 1 : 0;
       for (uint32_t j = 0; j < w; j++) {
         const UnitState& u = v.state[j];
-        if (!u.known || u.damaged) continue;
+        if (guess || !u.known || u.damaged) continue;
         if (VersionLess(base[i], u.cur)) {
-          // Each leftover is undone once; one that stays (no previous version
-          // kept) is written around and reported, or emptied when the stripe
-          // was never written.
+          // Newer than the consistent version: most likely another client's
+          // write still landing; undoing it would leave that writer's
+          // acknowledged stripe a unit short. Only a leftover that outlives
+          // kLeftoverGrace (its writer died) is undone, each once; one that
+          // stays (no previous version kept) is written around and reported,
+          // or emptied when the stripe was never written.
           auto key = std::make_tuple(v.stripe, j, u.cur.seq(), u.cur.tag());
-          if (undone.count(key)) {
-            if (base[i].seq() == 0 && !emptied.count(key)) {
-              rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur, true));
-              rollback_keys.push_back(key);
-            }
-            continue;
+          if (seen.Age(v.stripe, j, u.cur) < kLeftoverGrace) {
+            wait = true;
+          } else if (!undone.count(key)) {
+            rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur));
+            rollback_keys.push_back(key);
+          } else if (base[i].seq() == 0 && !emptied.count(key)) {
+            rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur, true));
+            rollback_keys.push_back(key);
           }
-          rollbacks.push_back(calls_.Rollback(ino, v.target_id[j], v.local_index[j], unit, u.cur));
-          rollback_keys.push_back(key);
+        } else if (u.cur.seq() + 1 == base[i].seq() ||
+                   (holders <= m && u.cur.seq() == base[i].seq() && !VersionEq(u.cur, base[i]))) {
+          // One version behind the rest: another client's write still landing
+          // here, or a unit that missed the last write (then go around it).
+          // Or, where k <= m, a rival of a base held by only k..m units, whose
+          // writer may still give it up: wait for it to decide.
+          if (seen.Age(v.stripe, j, u.cur) < (holders <= m ? kLeftoverGrace : kBehindGrace)) wait = true;
         }
-        else if (!guess && before.seq() != 0 && VersionEq(u.cur, before))
-          one_behind = true;  // perhaps another client's write still landing here
-      }
-    }
-    if (unreadable) {
-      Backoff(attempt);
-      continue;
-    }
-    if (one_behind && rollbacks.empty()) {
-      // A unit one version behind the rest is either a write of another client
-      // still landing (wait a moment: writing around it would leave it stale)
-      // or a unit that missed the last write (then go on without it).
-      auto now = std::chrono::steady_clock::now();
-      if (behind_seen == std::chrono::steady_clock::time_point{}) behind_seen = now;
-      if (now - behind_seen < kBehindGrace) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        attempt--;
-        continue;
       }
     }
     if (!rollbacks.empty()) {
-      // Newer units than the consistent version: most likely another
-      // client's write still in flight. Rolling that back would leave its
-      // acknowledged stripe short of a unit, so give it time to finish; only
-      // a leftover that outlives kIncompleteGrace (a writer that died) is undone.
-      auto now = std::chrono::steady_clock::now();
-      if (incomplete_seen == std::chrono::steady_clock::time_point{}) incomplete_seen = now;
-      if (now - incomplete_seen < kIncompleteGrace) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        attempt--;  // waiting is not a failed attempt
-        continue;
-      }
       std::vector<EcCall*> b;
       for (auto& c : rollbacks) b.push_back(c.get());
       calls_.Run(b);
       EcCounter("rollback") += rollbacks.size();
       for (auto& key : rollback_keys)
         if (!undone.insert(key).second) emptied.insert(key);
-      incomplete_seen = {};
       continue;  // look again
     }
-
+    if (wait && !unreadable) {
+      if (std::chrono::steady_clock::now() > settle_by)
+        return Status(EBUSY, "stripe write of ino " + std::to_string(ino) + ": other writers kept the stripe " +
+                                 "moving for " + std::to_string(kSettleLimit.count()) + " s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      attempt--;  // waiting is not a failed attempt
+      continue;
+    }
+    if (unreadable) {
+      Backoff(attempt);
+      continue;
+    }
     // Build the writes of every stripe.
     struct Plan {
       pb::UnitVersion ver;
@@ -239,10 +249,14 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       Plan& p = plans[i];
       p.ver.set_seq(base[i].seq() + 1);
       p.ver.set_tag(NewTag());
-      std::vector<bool> current(w);
+      // A unit that looked behind may only have answered before the last
+      // write reached it (the states are not one snapshot): partial writes go
+      // to it as well, and it refuses if it really is behind.
+      std::vector<bool> current(w), usable(w);
       for (uint32_t j = 0; j < w; j++) {
         const UnitState& u = v.state[j];
-        current[j] = u.known && !u.damaged && VersionEq(u.cur, base[i]);
+        usable[j] = u.known && !u.damaged;
+        current[j] = usable[j] && VersionEq(u.cur, base[i]);
       }
       auto add = [&](uint32_t j, const pb::UnitVersion& b, pb::EcWriteMode mode, uint32_t o,
                      uint32_t n, const char* data) {
@@ -314,10 +328,10 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
         for (uint32_t i2 = 0; i2 < m; i2++) at[i2] = pd[i2] + (c.a - hlo);
         codec.AccumulateDelta(c.j, delta.get(), at.data(), n);
         touched.insert(c.j);
-        if (current[c.j]) add(c.j, base[i], pb::EC_RANGE, c.a, c.b - c.a, c.src);
+        if (usable[c.j]) add(c.j, base[i], pb::EC_RANGE, c.a, c.b - c.a, c.src);
       }
       for (uint32_t j = 0; j < w; j++) {
-        if (!current[j]) {
+        if (!usable[j]) {
           p.skipped.insert(j);
         } else if (j >= k) {
           add(j, base[i], pb::EC_XOR, hlo, static_cast<uint32_t>(hl), reinterpret_cast<const char*>(pd[j - k]));
@@ -338,39 +352,65 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       for (auto& c : p.calls) batch.push_back(c.get());
     calls_.Run(batch);
 
+    // A version that k units took is kept when no rival at the same base can
+    // also reach k: nothing refused it, or more than m units took it. Readers
+    // and other writers roll forward onto any version k units hold, so undoing
+    // such a version would race with writes built on it. A smaller share is
+    // undone and the write retried.
     std::vector<std::unique_ptr<EcCall>> undo;
+    struct Kept {
+      StripeWrite* s;
+      pb::UnitVersion ver;
+      std::set<uint32_t> failed;
+      std::vector<std::pair<uint32_t, EcCall*>> again;  // refused, worth sending again
+    };
+    std::vector<Kept> kept;
     bool retry = false;
     for (size_t i = 0; i < todo.size(); i++) {
       Plan& p = plans[i];
       StripeWrite& s = *todo[i];
-      uint32_t accepted = 0;
-      bool refused = false;
+      uint32_t accepted = 0, rivals = 0;
       std::vector<uint32_t> ok_units;
-      std::set<uint32_t> failed = p.skipped;
+      Kept kp{&s, p.ver, p.skipped, {}};
       for (size_t c = 0; c < p.calls.size(); c++) {
         EcCall& call = *p.calls[c];
         uint32_t j = p.unit_of_call[c];
         if (!call.st.ok()) {
-          failed.insert(j);
+          kp.failed.insert(j);
           if (!call.transport_failure) last_err = call.st;
           continue;
         }
-        if (call.Resp<pb::EcWriteResponse>().accepted()) {
+        const auto& r = call.Resp<pb::EcWriteResponse>();
+        if (r.accepted()) {
           accepted++;
           ok_units.push_back(j);
-        } else {
-          refused = true;
+          continue;
+        }
+        switch (ClassifyRefusal(call, p.ver)) {
+          case Refusal::kRival:
+            rivals++;
+            kp.again.push_back({j, &call});
+            break;
+          case Refusal::kAhead:
+            rivals++;
+            kp.failed.insert(j);
+            break;
+          case Refusal::kRebase:
+          case Refusal::kLate:
+            kp.again.push_back({j, &call});
+            break;
+          case Refusal::kBehind:
+            kp.failed.insert(j);
+            break;
         }
       }
-      if (!refused && accepted >= k) {
-        s.done = true;
-        RememberVersion(ino, s.stripe, p.ver);
-        for (uint32_t j : failed) degraded->insert(s.view.target_id[j]);
-        if (!failed.empty())
-          LOG_DEBUG("ino {} stripe {}: written degraded without {} unit(s)", ino, s.stripe, failed.size());
+      if (accepted >= k && (rivals == 0 || accepted > m)) {
+        if (rivals > 0) EcCounter("write_conflict_won")++;
+        kept.push_back(std::move(kp));
         continue;
       }
-      // Another writer won a unit, or too few units took it: undo ours, retry.
+      const bool refused = rivals > 0;
+      // Another writer won, or too few units took it: undo ours, retry.
       retry = true;
       EcCounter(refused ? "write_conflict" : "write_short")++;
       if (!refused && last_err.ok())
@@ -384,6 +424,58 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
       std::vector<EcCall*> b;
       for (auto& c : undo) b.push_back(c.get());
       calls_.Run(b);
+    }
+    // Units a rival held: once its writer gives it up, our request applies
+    // as it stands, so send it again until it lands, for up to
+    // kLeftoverGrace. The same for a unit one write behind our base (that
+    // write is still on its way there). A whole unit goes to a unit behind on
+    // top of what it holds. What does not land counts as a unit that missed
+    // the write.
+    const auto resend_by = std::chrono::steady_clock::now() + kLeftoverGrace;
+    std::vector<std::unique_ptr<EcCall>> resent;  // keeps the latest round alive
+    for (;;) {
+      bool any = false;
+      for (auto& kp : kept) any |= !kp.again.empty();
+      if (!any) break;
+      if (std::chrono::steady_clock::now() > resend_by) {
+        for (auto& kp : kept) {
+          for (auto& r : kp.again) kp.failed.insert(r.first);
+          kp.again.clear();
+        }
+        break;
+      }
+      std::vector<std::unique_ptr<EcCall>> round;
+      std::vector<EcCall*> b;
+      bool pause = false;
+      for (auto& kp : kept)
+        for (auto& [j, c] : kp.again) {
+          const pb::UnitVersion cur = c->Resp<pb::EcWriteResponse>().cur();
+          const bool rebase = ClassifyRefusal(*c, kp.ver) == Refusal::kRebase;
+          pause |= !rebase;
+          round.push_back(calls_.Again(*c));
+          if (rebase) *round.back()->Req<pb::EcWriteRequest>().mutable_base() = cur;
+          c = round.back().get();
+          b.push_back(c);
+        }
+      if (pause) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      calls_.Run(b);
+      for (auto& kp : kept) {
+        std::vector<std::pair<uint32_t, EcCall*>> still;
+        for (auto& [j, c] : kp.again) {
+          if (c->st.ok() && c->Resp<pb::EcWriteResponse>().accepted()) continue;
+          if (c->st.ok() && WaitFor(ClassifyRefusal(*c, kp.ver))) still.push_back({j, c});
+          else kp.failed.insert(j);
+        }
+        kp.again = std::move(still);
+      }
+      resent = std::move(round);
+    }
+    for (auto& kp : kept) {
+      kp.s->done = true;
+      RememberVersion(ino, kp.s->stripe, kp.ver);
+      for (uint32_t j : kp.failed) degraded->insert(kp.s->view.target_id[j]);
+      if (!kp.failed.empty())
+        LOG_DEBUG("ino {} stripe {}: written degraded without {} unit(s)", ino, kp.s->stripe, kp.failed.size());
     }
     if (retry && !guess) Backoff(attempt);
     guess = false;

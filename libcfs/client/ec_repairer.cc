@@ -2,7 +2,9 @@
 // stripe by stripe, several stripes in flight, on the EcIo building blocks.
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <tuple>
 
 #include "client/cluster_map.h"
 #include "client/ec_io.h"
@@ -113,14 +115,21 @@ class EcRepairer : public Repairer {
     to->checksum_errors += from.checksum_errors;
     to->parity_mismatches += from.parity_mismatches;
     to->unrepairable += from.unrepairable;
+    to->targets_repaired.insert(from.targets_repaired.begin(), from.targets_repaired.end());
   }
 
   // Settles a stripe's state for repair: the consistent version, with
   // incomplete newer units rolled back. Nothing to do: ver.seq == 0.
   Status Settle(uint64_t ino, const Layout& l, StripeView* view, pb::UnitVersion* ver, RepairStats* st) {
-    // Newer units may be a client's write in flight: wait for it (up to 1 s)
-    // before treating them as the leftover of a dead writer.
-    for (int round = 0; round < 24; round++) {
+    // Newer units may be a client's write in flight: each is given
+    // kLeftoverGrace from when it was first seen before it is taken for the
+    // leftover of a dead writer and rolled back.
+    // A leftover that a rollback could not undo (no previous version kept)
+    // is left to the caller, which rewrites or empties it.
+    SightingClock seen;
+    std::set<std::tuple<uint32_t, uint64_t, uint64_t>> undone;
+    const auto give_up = std::chrono::steady_clock::now() + kSettleLimit;
+    for (;;) {
       FetchStates(io_.calls(), ino, l, {view});
       if (!ConsistentVersion(*view, l.k, ver)) {
         st->unrepairable++;
@@ -128,21 +137,29 @@ class EcRepairer : public Repairer {
                                ": fewer than k=" + std::to_string(l.k) + " units readable");
       }
       std::vector<std::unique_ptr<EcCall>> rb;
+      bool newer = false;
       for (uint32_t j = 0; j < l.width(); j++) {
         const UnitState& u = view->state[j];
-        if (u.known && !u.damaged && VersionLess(*ver, u.cur))
+        if (!u.known || u.damaged || !VersionLess(*ver, u.cur)) continue;
+        if (undone.count({j, u.cur.seq(), u.cur.tag()})) continue;
+        newer = true;
+        if (seen.Age(view->stripe, j, u.cur) >= kLeftoverGrace) {
           rb.push_back(io_.calls().Rollback(ino, view->target_id[j], view->local_index[j], l.unit, u.cur));
+          undone.insert({j, u.cur.seq(), u.cur.tag()});
+        }
       }
-      if (rb.empty()) return Status::OK();
-      if (round < 20) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!newer) return Status::OK();
+      if (std::chrono::steady_clock::now() > give_up)
+        return Status(EBUSY, "ino " + std::to_string(ino) + " stripe " + std::to_string(view->stripe) +
+                                 ": writers kept it moving for " + std::to_string(kSettleLimit.count()) + " s");
+      if (rb.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
         continue;
       }
       std::vector<EcCall*> b;
       for (auto& c : rb) b.push_back(c.get());
       io_.calls().Run(b);
     }
-    return Status::OK();
   }
 
   // Makes unit j never written: the stripe's consistent version is {0,0}, so
@@ -156,6 +173,7 @@ class EcRepairer : public Repairer {
                                      std::to_string(view.stripe) + " on target " +
                                      std::to_string(view.target_id[j]) + ": " + c->st.message());
     st->units_repaired++;
+    st->targets_repaired.insert(view.target_id[j]);
     return Status::OK();
   }
 
@@ -181,6 +199,7 @@ class EcRepairer : public Repairer {
     if (!c->Resp<pb::EcWriteResponse>().accepted())
       return Status(EAGAIN, "stripe " + std::to_string(view.stripe) + " changed during repair");
     st->units_repaired++;
+    st->targets_repaired.insert(view.target_id[j]);
     st->bytes_written += l.unit;
     return Status::OK();
   }

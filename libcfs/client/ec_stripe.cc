@@ -49,6 +49,13 @@ void FetchStates(EcCalls& calls, uint64_t ino, const Layout& l, const std::vecto
     }
 }
 
+std::chrono::steady_clock::duration SightingClock::Age(uint64_t stripe, uint32_t j,
+                                                       const pb::UnitVersion& v) {
+  auto now = std::chrono::steady_clock::now();
+  auto [it, fresh] = first_.try_emplace({stripe, j, v.seq(), v.tag()}, now);
+  return fresh ? std::chrono::steady_clock::duration::zero() : now - it->second;
+}
+
 bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out) {
   std::vector<pb::UnitVersion> cands;
   for (const auto& s : v.state) {

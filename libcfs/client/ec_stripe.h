@@ -4,8 +4,10 @@
 // unit at that version — straight, or decoded from k others.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <set>
 #include <vector>
 
@@ -40,6 +42,29 @@ void FetchStates(EcCalls& calls, uint64_t ino, const Layout& l, const std::vecto
 // The consistent version: the highest version at least k units can serve.
 // False when no version has k holders. A stripe nobody wrote is {0,0}.
 bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out);
+
+// How long a unit may show a version other than the stripe's consistent one
+// before it is taken for the leftover of a dead writer (rolled back), and how
+// long a unit one version behind may be another client's write still landing
+// (before writers go around it). docs/erasure-coding.md, "Not stepping on a
+// write in flight".
+constexpr std::chrono::milliseconds kLeftoverGrace{1000};
+constexpr std::chrono::milliseconds kBehindGrace{100};
+// How long a writer or repairer waits in all for others' writes to settle.
+constexpr std::chrono::seconds kSettleLimit{30};
+
+// When each (stripe, unit, version) was first seen out of step. Grace periods
+// count per sighting: a live client's stream of writes shows ever new
+// versions, each of which lands within moments, and must never add up to one
+// "dead writer" timeout.
+class SightingClock {
+ public:
+  // Time since (stripe, j, v) was first seen; zero the first time.
+  std::chrono::steady_clock::duration Age(uint64_t stripe, uint32_t j, const pb::UnitVersion& v);
+
+ private:
+  std::map<std::tuple<uint64_t, uint32_t, uint64_t, uint64_t>, std::chrono::steady_clock::time_point> first_;
+};
 
 // What a read at a version found out about units, for repair and reporting.
 struct ReadReport {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/layout.h"
@@ -21,6 +22,7 @@ struct RepairStats {
   uint64_t checksum_errors = 0;    // EBADMSG answers seen
   uint64_t parity_mismatches = 0;  // stripes whose units disagree with the code
   uint64_t unrepairable = 0;       // stripes with fewer than k good units
+  std::set<uint32_t> targets_repaired;  // targets that held a unit (re)written
 };
 
 // Called after each stripe with the bytes moved for it; may sleep (throttling)
