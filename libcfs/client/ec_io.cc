@@ -433,7 +433,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
     // the write.
     const auto resend_by = std::chrono::steady_clock::now() + kLeftoverGrace;
     std::vector<std::unique_ptr<EcCall>> resent;  // keeps the latest round alive
-    for (;;) {
+    for (int resends = 0;;) {
       bool any = false;
       for (auto& kp : kept) any |= !kp.again.empty();
       if (!any) break;
@@ -457,7 +457,10 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
           c = round.back().get();
           b.push_back(c);
         }
-      if (pause) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      // 2 ms while a rival's undo or a late write is due (tens of ms), then
+      // longer: a unit that never comes back should not cost hundreds of calls.
+      if (pause) std::this_thread::sleep_for(std::chrono::milliseconds(2 << std::min(resends / 16, 3)));
+      resends++;
       calls_.Run(b);
       for (auto& kp : kept) {
         std::vector<std::pair<uint32_t, EcCall*>> still;
