@@ -350,6 +350,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
     std::vector<EcCall*> batch;
     for (auto& p : plans)
       for (auto& c : p.calls) batch.push_back(c.get());
+    const auto sent = std::chrono::steady_clock::now();
     calls_.Run(batch);
 
     // A version that k units took is kept when no rival at the same base can
@@ -472,6 +473,38 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
         kp.again = std::move(still);
       }
       resent = std::move(round);
+    }
+    // Others roll back a unit that stays newer than the stripe's consistent
+    // version for kLeftoverGrace. A write that landed within half of that
+    // cannot have been hit (and once k units hold it, it is consistent); a
+    // slower one looks again and redoes what lost its k holders.
+    if (!kept.empty() && std::chrono::steady_clock::now() - sent >= kLeftoverGrace / 2) {
+      std::vector<StripeView*> vs;
+      for (auto& kp : kept) vs.push_back(&kp.s->view);
+      FetchStates(calls_, ino, l, vs);
+      std::vector<std::unique_ptr<EcCall>> lost_undo;
+      for (auto it = kept.begin(); it != kept.end();) {
+        // Units past our version count too: others built on it meanwhile.
+        uint32_t holders = 0;
+        for (const auto& u : it->s->view.state)
+          holders += (u.CanServe(it->ver) || (u.known && !u.damaged && u.cur.seq() > it->ver.seq())) ? 1 : 0;
+        if (holders >= k) {
+          ++it;
+          continue;
+        }
+        EcCounter("write_lost_to_rollback")++;
+        LOG_WARN("ino {} stripe {}: slow write {} kept by only {} unit(s) (rolled back by others): redoing it",
+                 ino, it->s->stripe, VersionString(it->ver), holders);
+        for (uint32_t j = 0; j < w; j++)
+          if (it->s->view.state[j].known && VersionEq(it->s->view.state[j].cur, it->ver))
+            lost_undo.push_back(calls_.Rollback(ino, it->s->view.target_id[j], it->s->view.local_index[j], unit,
+                                                it->ver));
+        it = kept.erase(it);
+        retry = true;
+      }
+      std::vector<EcCall*> b;
+      for (auto& c : lost_undo) b.push_back(c.get());
+      calls_.Run(b);
     }
     for (auto& kp : kept) {
       kp.s->done = true;

@@ -122,8 +122,8 @@ class EcRepairer : public Repairer {
   // incomplete newer units rolled back. Nothing to do: ver.seq == 0.
   Status Settle(uint64_t ino, const Layout& l, StripeView* view, pb::UnitVersion* ver, RepairStats* st) {
     // Newer units may be a client's write in flight: each is given
-    // kLeftoverGrace from when it was first seen before it is taken for the
-    // leftover of a dead writer and rolled back.
+    // kRepairLeftoverGrace from when it was first seen before it is taken for
+    // the leftover of a dead writer and rolled back.
     // A leftover that a rollback could not undo (no previous version kept)
     // is left to the caller, which rewrites or empties it.
     SightingClock seen;
@@ -143,7 +143,7 @@ class EcRepairer : public Repairer {
         if (!u.known || u.damaged || !VersionLess(*ver, u.cur)) continue;
         if (undone.count({j, u.cur.seq(), u.cur.tag()})) continue;
         newer = true;
-        if (seen.Age(view->stripe, j, u.cur) >= kLeftoverGrace) {
+        if (seen.Age(view->stripe, j, u.cur) >= kRepairLeftoverGrace) {
           rb.push_back(io_.calls().Rollback(ino, view->target_id[j], view->local_index[j], l.unit, u.cur));
           undone.insert({j, u.cur.seq(), u.cur.tag()});
         }

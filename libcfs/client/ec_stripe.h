@@ -50,6 +50,9 @@ bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out);
 // write in flight".
 constexpr std::chrono::milliseconds kLeftoverGrace{1000};
 constexpr std::chrono::milliseconds kBehindGrace{100};
+// The Repairer is never in a hurry: it gives a newer unit longer, so a slow
+// client write (a loaded machine) is not undone under it.
+constexpr std::chrono::milliseconds kRepairLeftoverGrace{5000};
 // How long a writer or repairer waits in all for others' writes to settle.
 constexpr std::chrono::seconds kSettleLimit{30};
 
