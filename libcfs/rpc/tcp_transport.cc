@@ -409,8 +409,12 @@ class TcpServer : public Server {
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Status(ec.value() ? ec.value() : EIO,
-                          "listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+    if (ec) {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);  // so that Start can be tried again (another port)
+      return Status(ec.value() ? ec.value() : EIO,
+                    "listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+    }
     port_ = acceptor_.local_endpoint().port();
     running_ = true;
     accept_thread_ = std::thread([this] { AcceptLoop(); });

@@ -420,6 +420,30 @@ TEST_F(RpcTest, ResponseBulkLargerThanBufferIsAnError) {
   EXPECT_TRUE(ReadPattern(*ch, 4, 5000).ok());  // the stream stayed in sync
 }
 
+// A Start that fails (port taken) leaves the server startable on another
+// port: callers that pick ports retry with the same object.
+TEST_F(RpcTest, FailedStartCanBeRetried) {
+  auto other = transport_->NewServer(1);
+  other->Register(pb::GETXATTR, [](ServerCall& c) {
+    pb::XattrResponse resp;
+    c.Reply(Status::OK(), &resp);
+  });
+  Status taken = other->Start("127.0.0.1", ep_.port);
+  EXPECT_EQ(taken.err(), EADDRINUSE) << taken.ToString();
+  ASSERT_TRUE(other->Start("127.0.0.1", 0).ok());
+  EXPECT_NE(other->port(), ep_.port);
+  auto ch = transport_->Connect({"127.0.0.1", other->port()}, 2000ms);
+  ASSERT_TRUE(ch.ok()) << ch.status().ToString();
+  pb::XattrRequest req;
+  pb::XattrResponse resp;
+  CallSpec spec;
+  spec.method = pb::GETXATTR;
+  spec.request = &req;
+  spec.response = &resp;
+  EXPECT_TRUE((*ch)->Call(spec).ok());
+  other->Stop();
+}
+
 TEST(EndpointTest, Parse) {
   EXPECT_TRUE(Endpoint::Parse("127.0.0.1:7000").ok());
   EXPECT_EQ(Endpoint::Parse("[::1]:7000")->host, "::1");
