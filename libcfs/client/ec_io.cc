@@ -180,8 +180,7 @@ Status EcIo::WriteStripes(uint64_t ino, const Layout& l, const ec::ErasureCodec&
                                    ": fewer than k=" + std::to_string(k) + " of its units are reachable");
         continue;
       }
-      uint32_t holders = 0;
-      for (const auto& u : v.state) holders += u.CanServe(base[i]) ? 1 : 0;
+      const uint32_t holders = Holders(v, base[i]);
       for (uint32_t j = 0; j < w; j++) {
         const UnitState& u = v.state[j];
         if (guess || !u.known || u.damaged) continue;

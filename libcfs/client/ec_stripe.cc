@@ -56,6 +56,12 @@ std::chrono::steady_clock::duration SightingClock::Age(uint64_t stripe, uint32_t
   return fresh ? std::chrono::steady_clock::duration::zero() : now - it->second;
 }
 
+uint32_t Holders(const StripeView& view, const pb::UnitVersion& v) {
+  uint32_t n = 0;
+  for (const auto& s : view.state) n += s.CanServe(v) ? 1 : 0;
+  return n;
+}
+
 bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out) {
   std::vector<pb::UnitVersion> cands;
   for (const auto& s : v.state) {
@@ -66,9 +72,7 @@ bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out) {
   std::sort(cands.begin(), cands.end(),
             [](const pb::UnitVersion& a, const pb::UnitVersion& b) { return VersionLess(b, a); });
   for (const auto& c : cands) {
-    uint32_t holders = 0;
-    for (const auto& s : v.state) holders += s.CanServe(c) ? 1 : 0;
-    if (holders >= k) {
+    if (Holders(v, c) >= k) {
       *out = c;
       return true;
     }

@@ -39,6 +39,9 @@ StripeView DescribeStripe(const Layout& l, uint64_t stripe);
 // in parallel). Units that do not answer stay unknown.
 void FetchStates(EcCalls& calls, uint64_t ino, const Layout& l, const std::vector<StripeView*>& views);
 
+// How many units of the view can serve version v (as cur or prev).
+uint32_t Holders(const StripeView& view, const pb::UnitVersion& v);
+
 // The consistent version: the highest version at least k units can serve.
 // False when no version has k holders. A stripe nobody wrote is {0,0}.
 bool ConsistentVersion(const StripeView& v, uint32_t k, pb::UnitVersion* out);
