@@ -76,6 +76,13 @@ bool Newer(const CkptManifest& a, const CkptManifest& b) {
   return std::tie(a.seq, a.commit_ns, a.name) > std::tie(b.seq, b.commit_ns, b.name);
 }
 
+// Both lists sorted by path, as Commit writes them.
+bool SameFiles(const std::vector<CkptFile>& a, const std::vector<CkptFile>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const CkptFile& x, const CkptFile& y) {
+    return x.path == y.path && x.size == y.size;
+  });
+}
+
 CkptSetInfo InfoOf(const CkptManifest& m) {
   CkptSetInfo i;
   i.name = m.name;
@@ -272,12 +279,20 @@ Result<std::string> Checkpoints::ReadWhole(uint64_t ino) {
 Result<CkptManifest> Checkpoints::ReadManifest(uint64_t dir, const std::string& name, bool* valid) {
   *valid = false;
   bool found;
-  CFS_ASSIGN_OR_RETURN(pb::Attr a, LookupOpt(dir, kCkptManifest, &found));
-  if (!found || !S_ISREG(a.mode())) return CkptManifest();
+  Result<std::string> text = Status::OK();
+  for (int attempt = 0;; attempt++) {
+    CFS_ASSIGN_OR_RETURN(pb::Attr a, LookupOpt(dir, kCkptManifest, &found));
+    if (!found || !S_ISREG(a.mode())) return CkptManifest();
+    text = ReadWhole(a.ino());
+    // Replaced between the lookup and the open (a crashed attempt's manifest
+    // being overwritten): look it up again.
+    bool replaced = !text.ok() && (text.status().err() == ENOENT || text.status().err() == ESTALE);
+    if (!replaced || attempt == 3) break;
+  }
   // An unreadable manifest is an error, not "no set": latest must not fall
   // back to an older set because an S-worker did not answer.
-  CFS_ASSIGN_OR_RETURN(std::string text, ReadWhole(a.ino()));
-  auto m = ParseManifest(text, name);
+  CFS_RETURN_IF_ERROR(text.status());
+  auto m = ParseManifest(*text, name);
   if (!m.ok()) {
     LOG_WARN("checkpoint directory {} (ino {}) is not a committed set: {}", name, dir,
              m.status().ToString());
@@ -359,9 +374,9 @@ Status Checkpoints::SyncFiles(const std::vector<Entry>& files, std::vector<CkptF
   return first;
 }
 
-Status Checkpoints::WriteManifest(uint64_t set_ino, const CkptManifest& m) {
-  const std::string tmp = kTmpPrefix + m.commit_id;
-  const std::string text = ManifestToJson(m);
+Status Checkpoints::WriteManifest(uint64_t set_ino, CkptManifest* m) {
+  const std::string tmp = kTmpPrefix + m->commit_id;
+  const std::string text = ManifestToJson(*m);
   pb::Attr attr;
   CFS_ASSIGN_OR_RETURN(std::shared_ptr<File> f,
                        c_->Create(set_ino, tmp, 0644, uid_, gid_, true, LayoutHint{}, &attr));
@@ -372,7 +387,22 @@ Status Checkpoints::WriteManifest(uint64_t set_ino, const CkptManifest& m) {
   Status rs = c_->Release(f);
   if (st.ok()) st = rs;
   CrashPoint("manifest-tmp");
-  if (st.ok()) st = c_->Rename(set_ino, tmp, set_ino, kCkptManifest, 0);
+  if (st.ok()) st = c_->Rename(set_ino, tmp, set_ino, kCkptManifest, kRenameNoReplace);
+  if (st.err() == EEXIST) {
+    // A concurrent committer's manifest may already be there, and the set
+    // may already be committed under it: replacing it would pull the
+    // manifest from under that set's readers. One of the same files and
+    // seq says what ours says, so it stays. Anything else is a crashed
+    // attempt's (other files, or an older seq) and ours replaces it.
+    bool valid = false;
+    auto theirs = ReadManifest(set_ino, m->name, &valid);
+    if (theirs.ok() && valid && theirs->seq == m->seq && SameFiles(theirs->files, m->files)) {
+      (void)c_->Unlink(set_ino, tmp);
+      *m = std::move(*theirs);
+      return Status::OK();
+    }
+    st = c_->Rename(set_ino, tmp, set_ino, kCkptManifest, 0);
+  }
   if (!st.ok()) {
     (void)c_->Unlink(set_ino, tmp);
     return WithContext(st, "writing the manifest");
@@ -540,7 +570,7 @@ Result<CkptCommitResult> Checkpoints::Commit(const std::string& set, const Writi
     if (found && now.ino() == set_ino) return Status(kErrCkptCommitted, label + " was committed by another process meanwhile");
     return Status::NotFound(label + " was removed while committing");
   }
-  Status st = WriteManifest(set_ino, m);
+  Status st = WriteManifest(set_ino, &m);
   if (st.ok()) CrashPoint("manifest");
   // (5) the commit point.
   bool maybe_ours = false;

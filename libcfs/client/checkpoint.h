@@ -125,7 +125,9 @@ class Checkpoints {
   Result<CkptManifest> ReadManifest(uint64_t dir, const std::string& name, bool* valid);
   Result<std::vector<Committed>> CommittedSets(uint64_t job_ino);
   Status Walk(uint64_t dir, const std::string& prefix, bool top, std::vector<Entry>* files);
-  Status WriteManifest(uint64_t set_ino, const CkptManifest& m);
+  // Installs *m as the set's manifest. A manifest of the same files and seq
+  // put there first by a concurrent committer is kept and copied into *m.
+  Status WriteManifest(uint64_t set_ino, CkptManifest* m);
   // Makes every file durable on the S-workers and fills sizes.
   Status SyncFiles(const std::vector<Entry>& files, std::vector<CkptFile>* out);
   Status RemoveTree(uint64_t dir);

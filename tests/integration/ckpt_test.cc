@@ -366,8 +366,8 @@ TEST_F(CkptTest, CommittedNamesAreFinal) {
       }
     });
   for (auto& t : threads) t.join();
-  EXPECT_EQ(std::count(rcs.begin(), rcs.end(), 0), 1);
-  EXPECT_EQ(std::count(rcs.begin(), rcs.end(), -CFS_ECOMMITTED), 5);
+  EXPECT_EQ(std::count(rcs.begin(), rcs.end(), 0), 1) << ::testing::PrintToString(rcs);
+  EXPECT_EQ(std::count(rcs.begin(), rcs.end(), -CFS_ECOMMITTED), 5) << ::testing::PrintToString(rcs);
   EXPECT_EQ(Latest("api/twice"), "s2");
   for (int i = 0; i < 6; i++)
     EXPECT_EQ(CheckPatternFile(M() + "/api/twice/s2/f" + std::to_string(i), 300000, 40 + i), "");
