@@ -117,11 +117,11 @@ void StorageService::HandleRead(rpc::ServerCall& call) {
   Status st = rpc::DecodeBody(call.body(), &io);
   if (st.ok()) st = CheckIo(io);
   Target* t = st.ok() ? Find(io.target_id(), &st) : nullptr;
-  std::unique_ptr<char[]> buf;
+  char* buf = nullptr;  // the transport's: sent without a staging copy
   if (t && io.length() > 0) {
-    buf.reset(new (std::nothrow) char[io.length()]);
+    buf = call.ReplyBuffer(io.length());
     if (!buf) st = Status(ENOMEM, "no memory for a read of " + std::to_string(io.length()) + " bytes");
-    else st = t->store().Read(io.ino(), io.offset(), io.length(), buf.get());
+    else st = t->store().Read(io.ino(), io.offset(), io.length(), buf);
   }
   if (st.ok()) C().bytes_read += io.length();
   else LOG_WARN("READ_UNIT failed ino={} target={} offset={} length={} peer={}: {}", io.ino(),
@@ -129,7 +129,7 @@ void StorageService::HandleRead(rpc::ServerCall& call) {
   Count(pb::READ_UNIT, st);
   pb::Empty empty;
   if (st.ok() && io.length() > 0) {
-    call.Reply(st, &empty, {rpc::ConstBuf{buf.get(), io.length()}});
+    call.Reply(st, &empty, {rpc::ConstBuf{buf, io.length()}});
   } else {
     call.Reply(st, &empty);
   }
@@ -212,16 +212,16 @@ void StorageService::HandleEcRead(rpc::ServerCall& call) {
                          std::to_string(req.length()) + ") exceeds the unit (" +
                          std::to_string(req.ref().unit()) + ")");
   Target* t = st.ok() ? Find(req.ref().target_id(), &st) : nullptr;
-  std::unique_ptr<char[]> buf;
+  char* buf = nullptr;  // the transport's: sent without a staging copy
   pb::EcReadResponse resp;
   if (t) {
     if (req.length() > 0) {
-      buf.reset(new (std::nothrow) char[req.length()]);
+      buf = call.ReplyBuffer(req.length());
       if (!buf) st = Status(ENOMEM, "no memory for a read of " + std::to_string(req.length()) + " bytes");
     }
     if (st.ok()) {
       auto r = t->units().Read(req.ref().ino(), req.ref().local_index(), req.ref().unit(),
-                               FromPb(req.want()), req.offset(), req.length(), buf.get());
+                               FromPb(req.want()), req.offset(), req.length(), buf);
       if (r.ok()) ToPb(*r, resp.mutable_version());
       else st = r.status();
     }
@@ -235,7 +235,7 @@ void StorageService::HandleEcRead(rpc::ServerCall& call) {
   }
   Count(pb::EC_READ, st);
   if (st.ok() && req.length() > 0) {
-    call.Reply(st, &resp, {rpc::ConstBuf{buf.get(), req.length()}});
+    call.Reply(st, &resp, {rpc::ConstBuf{buf, req.length()}});
   } else {
     call.Reply(st, &resp);
   }

@@ -474,6 +474,11 @@ class RdmaServerCall : public ServerCall {
   }
   const std::string& peer() const override { return sc_->peer; }
   bool replied() const override { return replied_; }
+  char* ReplyBuffer(size_t len) override {
+    auto b = rdma::GetRegBuf(sc_->conn->pd(), len);
+    reply_buf_ = b.ok() ? std::move(*b) : rdma::RegBuf();
+    return reply_buf_ ? reply_buf_.data() : nullptr;
+  }
 
   void Reply(const Status& st, const google::protobuf::Message* response, std::vector<ConstBuf> bulk) override {
     if (replied_) return;
@@ -514,6 +519,9 @@ class RdmaServerCall : public ServerCall {
     const bool inl = total > 0 && fits_inline;
     if (inl) {
       for (const ConstBuf& b : bulk) inline_bulk.append(static_cast<const char*>(b.data), b.len);
+    } else if (total > 0 && InReplyBuffer(bulk, total)) {
+      // Filled in place by the handler: WRITE straight from it.
+      if (!c.PostWrite(static_cast<const char*>(bulk[0].data), reply_buf_.lkey(), total, sink_addr_, sink_rkey_, &batch).ok()) return;
     } else if (total > 0) {
       // Staged in registered memory, then one WRITE into the caller's buffer;
       // the SEND after it arrives only once the WRITE has landed (RC order).
@@ -527,6 +535,7 @@ class RdmaServerCall : public ServerCall {
         total = 0;
       } else {
         staging = std::move(*buf);
+        rdma::Stats().staged_bytes += total;
         size_t off = 0;
         for (const ConstBuf& b : bulk) {
           std::memcpy(staging.data() + off, b.data, b.len);
@@ -550,7 +559,14 @@ class RdmaServerCall : public ServerCall {
   uint64_t sink_addr_;
   uint32_t sink_rkey_;
   uint64_t sink_cap_;
+  rdma::RegBuf reply_buf_;
   bool replied_ = false;
+
+  bool InReplyBuffer(const std::vector<ConstBuf>& bulk, uint64_t total) const {
+    if (!reply_buf_ || bulk.size() != 1) return false;
+    const char* p = static_cast<const char*>(bulk[0].data);
+    return p >= reply_buf_.data() && p + total <= reply_buf_.data() + reply_buf_.capacity();
+  }
 };
 
 class RdmaServer : public Server {

@@ -66,6 +66,9 @@ void UnregisterMemory(const void* addr);
 // messages sent, since the process started.
 struct RdmaCounters {
   uint64_t read_bytes = 0, write_bytes = 0, sends = 0, registrations = 0, cached_registrations = 0;
+  // Response bulk copied into a staging buffer before its WRITE (bulk not
+  // built in ServerCall::ReplyBuffer).
+  uint64_t staged_bytes = 0;
   // One-use registrations alive now: 0 whenever no call is in flight (a leak
   // check for tests).
   uint64_t one_use_live = 0;

@@ -318,6 +318,7 @@ RdmaCounters GetRdmaCounters() {
   c.read_bytes = s.read_bytes.load();
   c.write_bytes = s.write_bytes.load();
   c.sends = s.sends.load();
+  c.staged_bytes = s.staged_bytes.load();
   c.registrations = s.registrations.load();
   c.cached_registrations = rdma::CachedRegistrations();
   c.one_use_live = static_cast<uint64_t>(std::max<int64_t>(0, s.one_use_live.load()));

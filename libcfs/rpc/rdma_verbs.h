@@ -72,7 +72,7 @@ Result<RegBuf> GetRegBuf(ibv_pd* pd, size_t len);
 
 // Process-wide counters (rdma_transport.h, RdmaCounters).
 struct Counters {
-  std::atomic<uint64_t> read_bytes{0}, write_bytes{0}, sends{0}, registrations{0};
+  std::atomic<uint64_t> read_bytes{0}, write_bytes{0}, sends{0}, registrations{0}, staged_bytes{0};
   std::atomic<int64_t> one_use_live{0};
 };
 Counters& Stats();

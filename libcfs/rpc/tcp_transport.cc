@@ -1,5 +1,6 @@
 #include "rpc/tcp_transport.h"
 
+#include <algorithm>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
@@ -356,6 +357,10 @@ class TcpServerCall : public ServerCall {
   std::string_view bulk() const override { return std::string_view(bulk_.get(), bulk_len_); }
   const std::string& peer() const override { return conn_->peer(); }
   bool replied() const override { return replied_; }
+  char* ReplyBuffer(size_t len) override {
+    reply_buf_ = BulkPool::Shared().Get(std::max<size_t>(len, 1));
+    return reply_buf_.get();
+  }
   void Reply(const Status& st, const google::protobuf::Message* response,
              std::vector<ConstBuf> bulk) override {
     if (replied_) return;
@@ -385,6 +390,7 @@ class TcpServerCall : public ServerCall {
   std::string body_;
   BulkBuffer bulk_;  // not zero-filled: the socket overwrites it
   size_t bulk_len_ = 0;
+  BulkBuffer reply_buf_;
   bool replied_ = false;
 };
 

@@ -79,6 +79,12 @@ class ServerCall {
   // can write it to disk with O_DIRECT without copying it first.
   virtual std::string_view bulk() const = 0;
   virtual const std::string& peer() const = 0;
+  // A buffer of at least len bytes for the response bulk, owned by the call
+  // (one per call; a second request replaces the first). Bulk that Reply
+  // sends from it leaves without a staging copy: on RDMA it is registered
+  // memory the RDMA WRITE reads directly. kBulkAlignment-aligned, so a store
+  // may fill it with O_DIRECT. Null when memory is exhausted.
+  virtual char* ReplyBuffer(size_t len) = 0;
   // Sends the response; `bulk` must stay valid until Reply returns.
   virtual void Reply(const Status& st, const google::protobuf::Message* response,
                      std::vector<ConstBuf> bulk = {}) = 0;

@@ -13,7 +13,8 @@
 // and timeouts; a server process killed by SIGKILL mid-transfer (the call
 // fails promptly, the channel turns unhealthy, a pool reconnects to a new
 // server on the same port); on RDMA, GetRdmaCounters grows by the bytes moved
-// and no one-use registration outlives its call (one_use_live).
+// and no one-use registration outlives its call (one_use_live); response bulk
+// built in ServerCall::ReplyBuffer is written without a staging copy.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -145,6 +146,13 @@ void RegisterHandlers(Server& s, const ChildHooks* hooks) {
   s.Register(pb::READ_UNIT, [hooks](ServerCall& c) {
     pb::UnitIo req;
     if (!DecodeBody(c.body(), &req).ok()) return c.Reply(Status::Invalid("bad UnitIo"), nullptr);
+    if (req.offset() == 1) {  // built in the transport's reply buffer
+      char* out = c.ReplyBuffer(req.length());
+      if (!out) return c.Reply(Status(ENOMEM, "no reply buffer"), nullptr);
+      Pattern(out, req.length(), req.ino());
+      pb::Empty resp;
+      return c.Reply(Status::OK(), &resp, {ConstBuf{out, req.length()}});
+    }
     auto buf = std::make_shared<std::string>(req.length(), '\0');
     Pattern(buf->data(), buf->size(), req.ino());
     size_t pieces = std::max<uint32_t>(1, req.target_id());
@@ -218,12 +226,15 @@ RdmaCounters CountersAtLeast(const RdmaCounters& base, uint64_t read, uint64_t w
 // ---- client-side checks; each returns OK or what went wrong ----
 
 // Reads len pattern bytes into buf (which has room for len + 64 guard bytes).
-Status ReadPatternInto(Channel& ch, uint64_t seed, size_t len, char* buf, uint32_t pieces = 1) {
+// from_reply_buffer: the server builds it in ServerCall::ReplyBuffer.
+Status ReadPatternInto(Channel& ch, uint64_t seed, size_t len, char* buf, uint32_t pieces = 1,
+                       bool from_reply_buffer = false) {
   memset(buf, 'x', len + 64);
   pb::UnitIo req;
   req.set_ino(seed);
   req.set_length(len);
   req.set_target_id(pieces);
+  req.set_offset(from_reply_buffer ? 1 : 0);
   CallSpec s;
   s.method = pb::READ_UNIT;
   s.request = &req;
@@ -527,6 +538,32 @@ TEST_P(TransportTest, ResponseBulkAllSizes) {
         EXPECT_GE(after.write_bytes - before.write_bytes, len) << "RDMA WRITE bytes did not grow by the bulk moved";
       else
         EXPECT_EQ(after.write_bytes, before.write_bytes) << "bulk of at most kRdmaInlineBulk rides in the message";
+    }
+  }
+  EXPECT_TRUE(ch->healthy());
+}
+
+// Response bulk built in ServerCall::ReplyBuffer arrives the same, and on
+// RDMA its WRITE reads that buffer directly: nothing is staged, where bulk
+// from plain memory is copied into a staging buffer first.
+TEST_P(TransportTest, ResponseBulkFromTheReplyBufferIsNotStaged) {
+  auto ch = Connect();
+  ASSERT_TRUE(ch);
+  for (size_t len : {size_t{1}, kRdmaInlineBulk + 1, kMiB, 16 * kMiB + 7}) {
+    std::string buf(len + 64, '\0');
+    for (bool from_reply_buffer : {true, false}) {
+      SCOPED_TRACE(std::to_string(len) + " bytes " + (from_reply_buffer ? "from the reply buffer" : "from plain memory"));
+      RdmaCounters before = GetRdmaCounters();
+      Status st = ReadPatternInto(*ch, len + 5, len, buf.data(), 1, from_reply_buffer);
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      if (rdma() && st.ok() && len > kRdmaInlineBulk) {
+        RdmaCounters after = CountersAtLeast(before, 0, len, 2);
+        EXPECT_GE(after.write_bytes - before.write_bytes, len);
+        if (from_reply_buffer)
+          EXPECT_EQ(after.staged_bytes, before.staged_bytes) << "bulk built in the reply buffer was copied";
+        else
+          EXPECT_GE(after.staged_bytes - before.staged_bytes, len) << "staging is not counted";
+      }
     }
   }
   EXPECT_TRUE(ch->healthy());
