@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "read_buffer.h"
 
 namespace cfs::fuse {
 namespace {
@@ -345,11 +346,12 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  static thread_local std::vector<char> buf;
-  if (buf.size() < size) buf.resize(size);
-  auto r = FH(fi)->file->Read(buf.data(), size, static_cast<uint64_t>(off));
+  static thread_local ReadBuffer scratch;
+  char* buf = scratch.Get(size);
+  if (!buf) return ReplyErr(req, Status(ENOMEM, "no memory for a read of " + std::to_string(size) + " bytes"), "read");
+  auto r = FH(fi)->file->Read(buf, size, static_cast<uint64_t>(off));
   if (!r.ok()) return ReplyErr(req, r.status(), "read");
-  fuse_reply_buf(req, buf.data(), *r);
+  fuse_reply_buf(req, buf, *r);
 }
 
 void Write(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
