@@ -9,6 +9,10 @@
 #             writers, 1 MiB requests, libcfs async and sync (client option
 #             transport=tcp or rdma) and pwrite on the mount (which uses the
 #             cluster's transport); rxe packet counters before and after
+#   read      the posix files read back through the mount by 4 readers in
+#             parallel, caches dropped first: MiB/s, cfs-fuse CPU and the
+#             S-workers' CPU per GiB (the S-workers read from disk straight
+#             into registered memory, docs/rdma.md)
 #
 #   bench/rdma.sh [--build DIR] [--out DIR] [--size PER-WRITER] [--repeat N]
 #
@@ -30,7 +34,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +59,12 @@ d = f"/sys/class/infiniband/{sys.argv[1]}/ports/1/hw_counters"
 print(json.dumps({n: int(open(os.path.join(d, n)).read()) for n in ("sent_pkts", "rcvd_pkts")
                   if os.path.exists(os.path.join(d, n))}))
 PY
+}
+
+cpu_s() {  # user+system seconds of the given processes
+  local t=0 p
+  for p in "$@"; do t=$(awk -v t="$t" '{print t + ($14 + $15) / 100}' "/proc/$p/stat" 2>/dev/null || echo "$t"); done
+  echo "$t"
 }
 
 perftest() {  # ib_write_bw|ib_read_bw: average MB/s of 1 MiB messages
@@ -109,6 +119,36 @@ PY
         log "$name FAILED: $(tail -2 "$OUT/log/$name.err")"
       fi
     done
+    # Read back what the posix run wrote, from disk: 4 readers on the mount.
+    name=read-$t-r$r
+    # (No process substitution: the guest has no /dev/fd. Names have no blanks.)
+    files=($(find "$DIR/mnt/bench" -path '*posix-nn*' -name 'rank-*' -type f 2>/dev/null))
+    if [ ${#files[@]} -gt 0 ]; then
+      spids=($(pgrep -f "cfs-storage.*$DIR"))
+      sync; echo 3 >/proc/sys/vm/drop_caches
+      f0=$(cpu_s "$FUSE_PID"); s0=$(cpu_s "${spids[@]}"); c0=$(counters); t0=$(date +%s.%N)
+      rpids=()
+      for f in "${files[@]}"; do cat "$f" >/dev/null & rpids+=($!); done
+      rfail=0
+      for p in "${rpids[@]}"; do wait "$p" || rfail=1; done
+      t1=$(date +%s.%N); c1=$(counters); f1=$(cpu_s "$FUSE_PID"); s1=$(cpu_s "${spids[@]}")
+      bytes=$(du -cb "${files[@]}" | tail -1 | cut -f1)
+      if [ $rfail = 0 ]; then
+        python3 - "$OUT/raw/$name.json" "$bytes" "$t0" "$t1" "$f0" "$f1" "$s0" "$s1" "$c0" "$c1" <<'PY'
+import json, sys
+p, b, t0, t1, f0, f1, s0, s1 = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:9])
+c0, c1 = json.loads(sys.argv[9]), json.loads(sys.argv[10])
+gib = b / 2**30
+json.dump({"bytes": b, "mib_s": round(b / 2**20 / (t1 - t0), 2),
+           "client_cpu_s_per_gib": round((f1 - f0) / gib, 3),
+           "server_cpu_s_per_gib": round((s1 - s0) / gib, 3),
+           "rxe_sent_pkts": c1.get("sent_pkts", 0) - c0.get("sent_pkts", 0)}, open(p, "w"))
+PY
+        log "$name: $(python3 -c "import json;d=json.load(open('$OUT/raw/$name.json'));print(d['mib_s'],'MiB/s',d['client_cpu_s_per_gib'],'cfs-fuse CPU s/GiB',d['server_cpu_s_per_gib'],'S-worker CPU s/GiB')")"
+      else
+        log "$name FAILED: a reader failed"
+      fi
+    fi
     "$CFS" local down --dir "$DIR" >/dev/null 2>&1
     rm -rf "$DIR"
   done
@@ -134,4 +174,13 @@ for m in ("async", "sync", "posix"):
     ratio = f"{rb / tb:.2f}x" if tb and rb else "-"
     label = {"async": "libcfs async", "sync": "libcfs sync", "posix": "FUSE (writers + cfs-fuse)"}[m]
     print(f"| {label} | {f(tb)} | {f(rb)} | {ratio} | {f(tc, 2)} | {f(rc, 2)} | {f(tp, 0)} | {f(rp, 0)} |")
+def rmed(t, key):
+    v = [json.load(open(p))[key] for p in glob.glob(os.path.join(out, f"raw/read-{t}-r*.json"))]
+    return statistics.median(v) if v else None
+print("\nRead back through the mount (4 readers, caches dropped):\n")
+print("| transport | MiB/s | cfs-fuse CPU s/GiB | S-worker CPU s/GiB |")
+print("|---|---|---|---|")
+for t in ("tcp", "rdma"):
+    f = lambda x: "-" if x is None else f"{x:.2f}"
+    print(f"| {t} | {f(rmed(t, 'mib_s'))} | {f(rmed(t, 'client_cpu_s_per_gib'))} | {f(rmed(t, 'server_cpu_s_per_gib'))} |")
 PY
