@@ -76,13 +76,6 @@ bool Newer(const CkptManifest& a, const CkptManifest& b) {
   return std::tie(a.seq, a.commit_ns, a.name) > std::tie(b.seq, b.commit_ns, b.name);
 }
 
-// Both lists sorted by path, as Commit writes them.
-bool SameFiles(const std::vector<CkptFile>& a, const std::vector<CkptFile>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const CkptFile& x, const CkptFile& y) {
-    return x.path == y.path && x.size == y.size;
-  });
-}
-
 CkptSetInfo InfoOf(const CkptManifest& m) {
   CkptSetInfo i;
   i.name = m.name;
@@ -396,7 +389,7 @@ Status Checkpoints::WriteManifest(uint64_t set_ino, CkptManifest* m) {
     // attempt's (other files, or an older seq) and ours replaces it.
     bool valid = false;
     auto theirs = ReadManifest(set_ino, m->name, &valid);
-    if (theirs.ok() && valid && theirs->seq == m->seq && SameFiles(theirs->files, m->files)) {
+    if (theirs.ok() && valid && theirs->seq == m->seq && theirs->files == m->files) {
       (void)c_->Unlink(set_ino, tmp);
       *m = std::move(*theirs);
       return Status::OK();

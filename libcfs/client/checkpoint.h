@@ -44,6 +44,7 @@ Result<std::string> ParseCkptJob(const std::string& job);
 struct CkptFile {
   std::string path;  // relative to the set directory ("rank0", "sub/part1")
   uint64_t size = 0;
+  bool operator==(const CkptFile&) const = default;
 };
 
 // The manifest written into a set at commit.
